@@ -1,0 +1,89 @@
+"""The one place where CPython and MicroPython differ, for the pod's pure-logic modules.
+
+Every firmware module that must also import on the laptop (for replay and tests) writes
+
+    from compat import const, micropython
+
+and then uses ``_NAME = const(...)`` and ``@micropython.native`` exactly as on the device.
+On MicroPython these are the real thing (the compiler recognises ``const`` and the
+``micropython.native`` decorator by name); on CPython they are identity functions.
+
+Ticks: the ESP32's ``time.ticks_us()`` wraps at 2**30, the unix port's at 2**62, CPython has
+no ticks at all. The gait engine and the coach therefore do their own tick arithmetic with
+the ESP32's period on every runtime, so a replay on the laptop wraps exactly as the pod
+does and every value stays a small int. Compare ticks only through ``ticks_diff``.
+"""
+
+try:
+    import micropython
+    from micropython import const
+
+    IS_MICROPYTHON = True
+except ImportError:  # CPython: a narrow stand-in with only what the firmware uses.
+    IS_MICROPYTHON = False
+
+    def const(value):
+        return value
+
+    class micropython:  # noqa: N801 - mirrors the module name used on the device
+        """The decorators and calls the firmware uses, as no-ops under CPython."""
+
+        @staticmethod
+        def native(func):
+            return func
+
+        @staticmethod
+        def viper(func):
+            return func
+
+        @staticmethod
+        def heap_lock():
+            return 0
+
+        @staticmethod
+        def heap_unlock():
+            return 0
+
+        @staticmethod
+        def alloc_emergency_exception_buf(size):
+            return None
+
+        @staticmethod
+        def schedule(func, arg):
+            func(arg)
+
+
+TICKS_PERIOD = const(0x40000000)  # 2**30, the ESP32's ticks period
+TICKS_MAX = const(0x3FFFFFFF)
+_TICKS_HALF = const(0x20000000)
+
+
+def ticks_add(ticks, delta):
+    """``ticks + delta`` wrapped into [0, 2**30), as time.ticks_add does on the ESP32."""
+    return (ticks + delta) & TICKS_MAX
+
+
+def ticks_diff(end, start):
+    """Signed ``end - start`` in (-2**29, 2**29], correct across one wrap."""
+    return ((end - start + _TICKS_HALF) & TICKS_MAX) - _TICKS_HALF
+
+
+try:
+    from time import ticks_ms as _port_ticks_ms
+    from time import ticks_us as _port_ticks_us
+
+    def ticks_us():
+        """The port's microsecond ticks folded onto the ESP32's 2**30 period."""
+        return _port_ticks_us() & TICKS_MAX
+
+    def ticks_ms():
+        return _port_ticks_ms() & TICKS_MAX
+
+except ImportError:  # CPython
+    from time import monotonic_ns as _monotonic_ns
+
+    def ticks_us():
+        return (_monotonic_ns() // 1000) & TICKS_MAX
+
+    def ticks_ms():
+        return (_monotonic_ns() // 1000000) & TICKS_MAX

@@ -1,0 +1,48 @@
+"""``pod``: the laptop's one command. Subcommands live in a table, each in its own module.
+
+A user's situation (bad file, no pod, unknown session) raises PodError, printed as
+``pod: message`` with exit status 1; anything else is a bug and keeps its traceback.
+"""
+import argparse
+import importlib
+import sys
+
+from .errors import PodError
+
+# name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args)``.
+COMMANDS = {
+    "simulate": ("podtools.simulate", "synthesize a shoe-mounted IMU recording with ground truth"),
+    "replay": ("podtools.replay", "run a recording through the pod's own gait engine"),
+    "evaluate": ("podtools.evaluate", "replay recordings and score them against their ground truth"),
+    "demo": ("podtools.demo", "the newcomer's journey, without hardware"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="pod", description="Running-form pod: laptop tools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (modname, help_text) in COMMANDS.items():
+        module = importlib.import_module(modname)
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip().split("\n")[0])
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args._module.run(args) or 0
+    except PodError as e:
+        print("pod: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pod: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
