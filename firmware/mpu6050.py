@@ -63,7 +63,7 @@ high on motion, the ESP32's deep-sleep wake-up source. ``sleep()`` is full sleep
 
 import time
 
-from compat import const
+from compat import const, micropython
 
 # Register addresses (MPU-6000/6050 Register Map rev 4.2; MOT_DUR and MOT_DETECT_CTRL from
 # the older rev 3 documents, still implemented by the silicon).
@@ -153,6 +153,7 @@ def dlpf_for_rate(rate_hz):
     return 4
 
 
+@micropython.native  # runs for every sample: ~1.5x faster than bytecode (unix port)
 def decode(buf, i, out):
     """Sample ``i`` of ``buf`` (12 big-endian bytes) into ``out[0:6]``: ax ay az gx gy gz.
 

@@ -23,7 +23,9 @@ touches is emulated, following the MPU-6000/6050 Register Map rev 4.2:
   worth of consecutive samples, sets MOT_INT. It also works in cycle mode.
 
 Reads and pushes allocate nothing, so the driver can be checked under
-``micropython.heap_lock()`` with this bus underneath.
+``micropython.heap_lock()`` with this bus underneath. Register writes are logged in
+``FakeMPU6050.writes`` for tests; a long-running user (the virtual pod) sets
+``log_writes = False`` so the log does not grow.
 
 Faults (set and clear the attributes at any time):
 
