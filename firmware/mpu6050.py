@@ -189,7 +189,9 @@ class MPU6050:
         self.who_am_i = None
         self.warning = None
         self.overflows = 0
+        self.resyncs = 0  # FIFO resets after a burst cut short by a bus error
         self.gap = False
+        self._unsure = False  # a burst failed midway: sample boundaries unknown
         # Scratch buffers, allocated once: the per-read path must not allocate.
         self._w1 = bytearray(1)  # register writes
         self._r1 = bytearray(1)  # INT_STATUS
@@ -233,8 +235,11 @@ class MPU6050:
         self._write(_PWR_MGMT_1, _DEVICE_RESET)
         for _ in range(_RESET_POLLS):
             self._sleep_ms(_RESET_WAIT_MS // _RESET_POLLS)
-            if not self._read(_PWR_MGMT_1) & _DEVICE_RESET:
-                return
+            try:
+                if not self._read(_PWR_MGMT_1) & _DEVICE_RESET:
+                    return
+            except OSError:
+                pass  # the chip may not answer while it resets: poll again
         raise OSError("MPU6050 at 0x%02x did not finish its reset" % self.addr)
 
     def init(self):
@@ -259,6 +264,7 @@ class MPU6050:
         self._write(_USER_CTRL, _USER_FIFO_RESET)
         self._write(_USER_CTRL, _USER_FIFO_EN)
         self._read(_INT_STATUS)  # reading clears it, so an old overflow is not seen again
+        self._unsure = False
 
     # -- sampling --------------------------------------------------------------------
     def _views_for(self, buf):
@@ -285,9 +291,16 @@ class MPU6050:
 
         At most ``len(buf) // 12`` samples are read; the rest stay for the next call.
         Allocates nothing once ``buf`` has been seen (use the same buffer every time).
-        Bus errors propagate as OSError.
+        Bus errors propagate as OSError. If one cut a burst short, the FIFO no longer
+        starts on a sample boundary: the next call resets it, counts ``resyncs``, sets
+        ``gap`` and returns 0.
         """
         views = self._views_for(buf)
+        if self._unsure:  # the last burst broke off: drop the FIFO, samples were lost
+            self.resyncs += 1
+            self.gap = True
+            self.reset_fifo()
+            return 0
         if self._read(_INT_STATUS) & _INT_FIFO_OFLOW:
             return self._overflowed()
         count = self.fifo_count()
@@ -298,7 +311,9 @@ class MPU6050:
             n = len(views) - 1
         if n <= 0:
             return 0
+        self._unsure = True  # until the burst completes
         self.i2c.readfrom_mem_into(self.addr, _FIFO_R_W, views[n])
+        self._unsure = False
         return n
 
     def _overflowed(self):

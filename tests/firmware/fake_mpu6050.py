@@ -36,7 +36,10 @@ Faults (set and clear the attributes at any time):
 - ``FakeI2C.stuck_bus = True``: a slave holds SDA low, every transaction raises
   OSError(ETIMEDOUT) until it is cleared, or recovered through ``FakeI2C.pins()``: 9 SCL
   clocks then a STOP (SDA rising while SCL is high), as ``mpu6050.recover_bus`` does;
-- ``FakeI2C.fail_next(n, err)``: the next n transactions raise OSError(err), then it heals.
+- ``FakeI2C.fail_next(n, err)``: the next n transactions raise OSError(err), then it heals;
+- ``FakeI2C.cut_next_read(reg, after, err)``: the next read starting at ``reg`` transfers
+  ``after`` bytes (FIFO bytes are consumed) and then raises OSError(err), as a glitch
+  in the middle of a burst does.
 
 Usage::
 
@@ -343,6 +346,9 @@ class FakeI2C:
         self.stuck_clocks = 9  # SCL clocks before the stuck slave releases SDA
         self._fail_count = 0
         self._fail_errno = ETIMEDOUT
+        self._cut_reg = -1  # cut_next_read: register, bytes before the error, errno
+        self._cut_after = 0
+        self._cut_errno = EIO
         self.transactions = 0
         self._scl = FakePin(self, "scl")
         self._sda = FakePin(self, "sda")
@@ -356,6 +362,12 @@ class FakeI2C:
         """The next ``n`` transactions raise OSError(err), then the bus works again."""
         self._fail_count = n
         self._fail_errno = err
+
+    def cut_next_read(self, reg, after, err=EIO):
+        """The next read starting at reg raises OSError(err) after ``after`` bytes."""
+        self._cut_reg = reg
+        self._cut_after = after
+        self._cut_errno = err
 
     # -- bus recovery through the pins --------------------------------------------------
     def pins(self):
@@ -399,7 +411,13 @@ class FakeI2C:
 
     def readfrom_mem_into(self, addr, reg, buf, addrsize=8):
         dev = self._device(addr)
+        cut = -1
+        if reg == self._cut_reg:
+            cut = self._cut_after
+            self._cut_reg = -1
         for i in range(len(buf)):
+            if i == cut:
+                raise OSError(self._cut_errno)
             buf[i] = dev.read_reg(reg)
             if reg != FIFO_R_W:  # FIFO_R_W does not auto-increment
                 reg += 1

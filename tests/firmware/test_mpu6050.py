@@ -67,6 +67,29 @@ def test_rates_dividers_and_dlpf():
     assert mpu.regs[fk.CONFIG] == 5
 
 
+class _SlowResetMPU(FakeMPU6050):
+    """Does not answer for the first two transactions after a DEVICE_RESET."""
+
+    busy = 0
+
+    def write_reg(self, reg, value):
+        FakeMPU6050.write_reg(self, reg, value)
+        if reg == fk.PWR_MGMT_1 and value & 0x80:
+            self.busy = 2
+
+    def check(self):
+        FakeMPU6050.check(self)
+        if self.busy:
+            self.busy -= 1
+            raise OSError(fk.EIO)
+
+
+def test_reset_poll_tolerates_a_busy_chip():
+    mpu = _SlowResetMPU()
+    imu = MPU6050(FakeI2C(mpu), sleep_ms=_nosleep)
+    assert mpu.resets == 1 and mpu.regs[fk.PWR_MGMT_1] == 0x01 and imu.who_am_i == 0x68
+
+
 def test_bad_arguments_refused():
     bus = FakeI2C(FakeMPU6050())
     for kw in ({"rate_hz": 2000}, {"rate_hz": 1}, {"dlpf": 0}, {"dlpf": 7}):
@@ -236,6 +259,24 @@ def test_bus_faults_raise_and_clearing_them_resumes():
     assert _raises_oserror(imu.read_fifo, buf).args[0] == fk.EIO
     assert _raises_oserror(imu.read_fifo, buf).args[0] == fk.EIO
     assert imu.read_fifo(buf) == 1
+
+
+def test_burst_cut_by_a_bus_error_resyncs_the_fifo():
+    mpu, bus, imu = _make()
+    buf = bytearray(10 * SAMPLE_BYTES)
+    for i in range(3):
+        mpu.push(i, i, i, i, i, i)
+    bus.cut_next_read(fk.FIFO_R_W, 17)  # 1 sample and 5 bytes of the next, then EIO
+    assert _raises_oserror(imu.read_fifo, buf).args[0] == fk.EIO
+    assert mpu.count == 36 - 17  # misaligned now
+    assert imu.read_fifo(buf) == 0
+    assert imu.resyncs == 1 and imu.take_gap() and mpu.count == 0
+    mpu.push(9, 8, 7, 6, 5, 4)
+    assert imu.read_fifo(buf) == 1
+    out = array.array("h", (0,) * 6)
+    decode(buf, 0, out)
+    assert tuple(out) == (9, 8, 7, 6, 5, 4)
+    assert imu.resyncs == 1 and not imu.gap
 
 
 def test_unplugged_sensor_needs_init_after_replug():
