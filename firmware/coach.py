@@ -1,0 +1,232 @@
+"""Coach: the metronome and the in-the-moment cues, from the gait engine's events.
+
+Pure logic, integers only, no allocation once built; fed by pipeline.Pipeline:
+
+    coach = Coach(cfg, start_ticks)
+    coach.on_footfall(now, cadence_x10, activity)     # at every initial contact
+    coach.on_step(now, strike, strike_cdeg)           # at every completed stance
+    ev = coach.tick(now)                              # every sample: EV_CLICK / EV_ALERT
+      -> coach.click_t (the click's scheduled onset), coach.alert_t, coach.alert_kind
+
+Pose Method coaching: cadence around the target (default 180 steps/min), land under the
+hips rather than heel-first in front of them. Cues must help, not nag:
+
+* Metronome modes: ``off``; ``always`` (while running); ``below`` (while running below
+  target - tolerance, until back within half the tolerance); ``fade`` (every click while
+  off target; once on target, every 2nd, 4th, then 8th click after each 30 s held, back to
+  every click as soon as the runner slips). Click onsets are ``t0 + k * 60e6 / target``
+  kept exact with an integer remainder (no drift), phased on a footfall when the metronome starts,
+  so the clicks land with the runner's steps.
+* Low-cadence alert: running, rolling cadence below target - tolerance for
+  ``low_cadence_after_s``; re-armed once the cadence is back within half the tolerance.
+* Overstride alert: ``overstride_m`` of the last ``overstride_n`` footfalls heel-first
+  beyond ``overstride_angle_deg``; the window starts afresh after an alert.
+* At least ``alert_gap_s`` between two alerts of the same kind; nothing at all while
+  walking or standing (alerts are only for running).
+"""
+
+from compat import const, ticks_add, ticks_diff
+
+EV_CLICK = const(8)
+EV_ALERT = const(16)
+ALERT_LOW_CADENCE = const(1)
+ALERT_OVERSTRIDE = const(2)
+ALERT_NAMES = ("", "low_cadence", "overstride")
+
+MODE_OFF = const(0)
+MODE_ALWAYS = const(1)
+MODE_BELOW = const(2)
+MODE_FADE = const(3)
+MODES = ("off", "always", "below", "fade")
+
+_RUN = const(2)  # gait.RUN
+_REARFOOT = const(0)  # gait.REARFOOT
+_FADE_HOLD_US = const(30000000)  # 30 s on target thins the clicks one more step
+_FADE_MAX = const(3)  # at most every 8th click
+_MINUTE_US = const(60000000)
+_STALE_US = const(3000000)  # no footfall for 3 s: the cadence is no longer current
+
+
+def ramped_target(cfg, days):
+    """Target cadence after ``days`` of a gradual ramp from the runner's baseline.
+
+    ``ramp_percent`` over ``ramp_weeks`` from ``baseline_spm``; never past ``target_spm``.
+    Without a ramp (or a baseline) the target is simply ``target_spm``.
+    """
+    target = cfg.get("target_spm", 180)
+    base = cfg.get("baseline_spm", 0)
+    pct = cfg.get("ramp_percent", 0)
+    if not pct or not base:
+        return target
+    span = cfg.get("ramp_weeks", 4) * 7
+    if days > span:
+        days = span
+    if days < 0:
+        days = 0
+    ramped = base + base * pct * days // (100 * span)
+    return ramped if ramped < target else target
+
+
+class Coach:
+    """Metronome and alerts; see the module docstring."""
+
+    def __init__(self, cfg=None, start_ticks=0):
+        cfg = cfg or {}
+        mode = cfg.get("metronome", "below")
+        if mode not in MODES:
+            raise ValueError("metronome: unknown mode %r" % (mode,))
+        self.mode = MODES.index(mode)
+        self.tolerance_x10 = cfg.get("cadence_tolerance_spm", 5) * 10
+        self.low_after_us = cfg.get("low_cadence_after_s", 20) * 1000000
+        self.over_cdeg = cfg.get("overstride_angle_deg", 15) * 100
+        self.over_m = cfg.get("overstride_m", 3)
+        self.over_n = cfg.get("overstride_n", 5)
+        if not 1 <= self.over_m <= self.over_n <= 20:
+            raise ValueError("overstride_m/overstride_n: need 1 <= m <= n <= 20")
+        self.gap_us = cfg.get("alert_gap_s", 60) * 1000000
+        self.set_target(cfg.get("target_spm", 180), start_ticks)
+        # Live state.
+        self.running = False
+        self.cadence_x10 = 0
+        self._last_ff = start_ticks
+        self._low_since = 0
+        self._low = False
+        self._low_armed = True
+        self._last_alert = [start_ticks, start_ticks, start_ticks]
+        self._alerted = [False, False, False]
+        self._over_bits = 0  # the last over_n footfalls, 1 = overstride (newest in bit 0)
+        self._over_count = 0
+        # Metronome.
+        self._on = False
+        self._period = 0
+        self._rem = 0
+        self._acc = 0
+        self._beats = 0
+        self._next = start_ticks
+        self._fade = 0
+        self._on_target_since = start_ticks
+        self._on_target = False
+        # Outputs.
+        self.click_t = start_ticks
+        self.alert_t = start_ticks
+        self.alert_kind = 0
+        self.clicks = 0
+        self.alerts = 0
+
+    def set_target(self, spm, now):
+        if not 140 <= spm <= 210:
+            raise ValueError("target_spm: %d is outside 140..210" % spm)
+        self.target_spm = spm
+        self.target_x10 = spm * 10
+        if getattr(self, "_on", False):
+            self._start_clicks(now)
+
+    # ------------------------------------------------------------------ events
+    def on_footfall(self, now, cadence_x10, activity):
+        """An initial contact with the engine's current cadence (0 until 2 strides)."""
+        self._last_ff = now
+        self.running = activity == _RUN
+        if cadence_x10:
+            self.cadence_x10 = cadence_x10
+        if not self.running or not self.cadence_x10:
+            self._low = False
+            return
+        low_edge = self.target_x10 - self.tolerance_x10
+        if self.cadence_x10 < low_edge:
+            if not self._low:
+                self._low = True
+                self._low_since = now
+        elif self.cadence_x10 >= low_edge + (self.tolerance_x10 >> 1):
+            self._low = False
+            self._low_armed = True
+        on_target = self.cadence_x10 >= low_edge
+        if on_target != self._on_target:
+            self._on_target = on_target
+            self._on_target_since = now
+            if not on_target:
+                self._fade = 0
+        if not self._on and self._wants_clicks():
+            self._start_clicks(now)
+
+    def on_step(self, now, strike, strike_cdeg):
+        """A completed stance: count heel-first overstrides in the last N footfalls."""
+        if not self.running:
+            return
+        over = 1 if strike == _REARFOOT and strike_cdeg > self.over_cdeg else 0
+        n = self.over_n
+        old = (self._over_bits >> (n - 1)) & 1
+        self._over_bits = ((self._over_bits << 1) | over) & ((1 << n) - 1)
+        self._over_count += over - old
+
+    def _wants_clicks(self):
+        mode = self.mode
+        if mode == MODE_OFF or not self.running:
+            return False
+        if mode == MODE_BELOW:
+            return self._low or (self._on and self.cadence_x10 < self.target_x10 - (self.tolerance_x10 >> 1))
+        return True
+
+    def _start_clicks(self, now):
+        """Start clicking, phased on this footfall: the next click is one period later."""
+        self._on = True
+        self._period = _MINUTE_US // self.target_spm
+        self._rem = _MINUTE_US % self.target_spm
+        self._acc = 0
+        self._beats = 0
+        self._next = ticks_add(now, self._period)
+
+    # ------------------------------------------------------------------ per sample
+    def tick(self, now):
+        """Call every sample; returns EV_CLICK and/or EV_ALERT."""
+        flags = 0
+        if self.running and ticks_diff(now, self._last_ff) > _STALE_US:
+            self.running = False
+            self._low = False
+        if self._on and ticks_diff(now, self._next) >= 0:
+            flags = self._click(now)
+        if self.running:
+            if self._low and self._low_armed and ticks_diff(now, self._low_since) >= self.low_after_us:
+                if self._alert(now, ALERT_LOW_CADENCE):
+                    self._low_armed = False
+                    flags |= EV_ALERT
+            elif self._over_count >= self.over_m:
+                if self._alert(now, ALERT_OVERSTRIDE):
+                    self._over_bits = 0
+                    self._over_count = 0
+                    flags |= EV_ALERT
+        return flags
+
+    def _click(self, now):
+        onset = self._next
+        # Exact period 60e6 / target as quotient + remainder (Bresenham): the onsets never
+        # drift, however long the run, and every value stays a small int.
+        acc = self._acc + self._rem
+        step = self._period
+        if acc >= self.target_spm:
+            acc -= self.target_spm
+            step += 1
+        self._acc = acc
+        self._next = ticks_add(onset, step)
+        if not self._wants_clicks():
+            self._on = False
+            return 0
+        beat = self._beats
+        self._beats = beat + 1
+        if self.mode == MODE_FADE and self._on_target:
+            level = ticks_diff(now, self._on_target_since) // _FADE_HOLD_US
+            self._fade = level if level < _FADE_MAX else _FADE_MAX
+            if beat & ((1 << self._fade) - 1):
+                return 0
+        self.clicks += 1
+        self.click_t = onset
+        return EV_CLICK
+
+    def _alert(self, now, kind):
+        if self._alerted[kind] and ticks_diff(now, self._last_alert[kind]) < self.gap_us:
+            return False
+        self._alerted[kind] = True
+        self._last_alert[kind] = now
+        self.alert_t = now
+        self.alert_kind = kind
+        self.alerts += 1
+        return True

@@ -1,0 +1,744 @@
+"""Gait engine: footfalls, cadence, strike angle and contact time from one foot's MPU6050.
+
+Fed one sample at a time, in integer counts, exactly as the pod reads them::
+
+    eng = GaitEngine(period_us=5000)
+    if eng.update(ax, ay, az, gx, gy, gz, dt_us):      # true when events are pending
+        while True:
+            ev = eng.pop()                              # 0 when the queue is empty
+            if ev == EV_IC:   eng.ic_t, eng.stride_ms, eng.cadence_x10   (a footfall, live)
+            if ev == EV_STEP: eng.step_ic_t, eng.step_tc_t, eng.contact_ms,
+                              eng.strike_cdeg, eng.strike            (its stance, once over)
+            if ev == EV_ACTIVITY: eng.activity
+
+Units: accelerometer 2048 counts/g (+-16 g), gyroscope 16.4 counts/(deg/s) (+-2000 dps).
+Times are ticks in microseconds on the ESP32's 2**30 wrap (compat.ticks_*); ``eng.now`` is
+the engine's clock, advanced by ``dt_us`` each sample; compare only with ``ticks_diff``.
+
+How it works (no floats, no allocation, every intermediate within +-2**30):
+
+* Orientation is learned, never assumed. The foot's pitch axis is the dominant rotation
+  axis while moving: a decaying mean of sign-aligned gyro vectors taken while the foot
+  rotates fast (``_ax`` in counts, normalised to the Q13 unit vector ``_mx``). Its sign
+  (toe-up positive) comes from the gait itself: between two quiet moments of the foot the
+  toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
+  (strike, at most about +30 deg). Gyro bias is learned while the foot is still.
+* ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
+* A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
+  toe-off TC at the peak toe-down rate -> SWING (toe-up rotation) -> TERMINAL swing, armed
+  for the impact -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised
+  jerk of the accelerometer over ~5 ms), or, for a heel strike, the reversal of the toe-up
+  rotation that precedes the impact by at most 40 ms (the heel touches, the foot stops
+  rotating toe-up, the forefoot slaps down a little later).
+* Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
+  (the quietest moment of the stance once the impact has rung out), so gyro drift over the
+  swing never enters it.
+* A swing counts as a stride only if the foot really swung (peak toe-up rate and pitch
+  excursion): taps and fidgets are not footfalls. Activity: duty factor contact/stride
+  (running has a flight phase) separates running from walking; no strides means idle.
+"""
+
+from array import array
+
+from compat import const, ticks_add, ticks_diff
+
+# Event flags returned by update().
+EV_IC = const(1)  # a footfall was recognised: ic_t, stride_ms, cadence_x10
+EV_STEP = const(2)  # a stance is over: step_ic_t, step_tc_t, contact_ms, strike_cdeg, strike
+EV_ACTIVITY = const(4)  # activity changed: activity
+
+# Activities and strike classes.
+IDLE = const(0)
+WALK = const(1)
+RUN = const(2)
+REARFOOT = const(0)
+MIDFOOT = const(1)
+FOREFOOT = const(2)
+STRIKE_NONE = const(-1)
+NO_VALUE = const(-32768)  # an unknown strike angle or contact time
+
+# States of the stride machine.
+_S_IDLE = const(0)  # no stride under way (standing, or orientation not learned yet)
+_S_STANCE = const(1)  # after IC: looking for foot-flat, then the push-off and toe-off
+_S_SWING = const(2)  # after TC: toe-up rotation of the swing
+_S_TERMINAL = const(3)  # past the swing peak: armed for the impact
+
+# Thresholds in sensor counts (16.4 counts per deg/s, 2048 per g).
+_E_QUIET = const(1312)  # |gx|+|gy|+|gz| below 80 deg/s: the foot barely rotates
+_E_LOUD = const(3280)  # above 200 deg/s: the foot really moves
+_E_AXIS = const(2460)  # above 150 deg/s the rotation teaches the pitch axis
+_STILL_DA = const(80)  # accel moved < 0.04 g (L1) over a block: gravity did not turn
+_STILL_DG = const(528)  # block mean gyro steady within 2 deg/s (L1, Q4 counts)
+_BIAS_MAX = const(6560)  # +-25 deg/s per axis (Q4 counts): beyond that it is not bias
+_W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
+_W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
+_W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
+_EXCURSION_MIN = const(25000)  # a real swing lifts the toe by at least 25 deg (mdeg)
+_JERK_MIN = const(2048)  # impact: accel changes by >= 1 g (L1) within ~5 ms
+_ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
+_ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not accelerating
+
+# Times in microseconds.
+_ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
+_RING_US = const(25000)  # impact ringing: foot-flat is looked for after it
+_MIN_CONTACT = const(60000)
+_MAX_CONTACT = const(1500000)
+_MIN_STRIDE = const(300000)  # 400 steps/min would be absurd
+_MAX_STRIDE = const(2500000)  # slower than 48 steps/min is not gait
+_MAX_SWING = const(1500000)
+_GAP_US = const(50000)  # a hole in the samples longer than this breaks the stride
+_DT_MAX = const(16000)  # integrate at most 16 ms per sample (keeps w * scale < 2**30)
+_JERK_SPAN = const(5000)  # jerk measured over about 5 ms whatever the rate
+_JRING = const(8)  # the jerk looks at most 8 samples back
+_QLEN = const(8)  # event queue length (power of two)
+_AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
+_RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 500-800
+_CAD_N = const(4)  # cadence over the last 4 strides
+
+_Q13 = const(8192)
+_ANG_LIMIT = const(0x20000000)  # 2**29 mdeg: re-base the angle integral beyond this
+
+
+def _isqrt(n):
+    """Integer square root (Newton), for normalising the axis now and then."""
+    if n <= 0:
+        return 0
+    x = n
+    y = (x + 1) >> 1
+    while y < x:
+        x = y
+        y = (x + n // x) >> 1
+    return x
+
+
+class GaitEngine:
+    """Per-sample gait detection for one foot. See the module docstring."""
+
+    def __init__(self, start_ticks=0, strike_rear_x10=80, strike_fore_x10=-16, period_us=5000):
+        if strike_fore_x10 >= strike_rear_x10:
+            raise ValueError("strike thresholds: forefoot must be below rearfoot")
+        if not 500 <= period_us <= 20000:
+            raise ValueError("period_us: %d is outside 500..20000 (50 to 2000 Hz)" % period_us)
+        self.rear_cdeg = strike_rear_x10 * 10
+        self.fore_cdeg = strike_fore_x10 * 10
+        self.now = start_ticks
+        # Outputs, set by pop().
+        self.ic_t = 0
+        self.stride_ms = 0
+        self.cadence_x10 = 0  # steps/min of the runner (both feet) x 10
+        self.step_ic_t = 0
+        self.step_tc_t = 0
+        self.contact_ms = NO_VALUE
+        self.strike_cdeg = NO_VALUE
+        self.strike = STRIKE_NONE
+        self.activity = IDLE
+        self.steps = 0
+        self.oriented = False
+        # Event queue (preallocated; 8 events is far more than one sample can make).
+        self._qk = [0] * _QLEN
+        self._qt = [0] * _QLEN
+        self._qu = [0] * _QLEN
+        self._qv = [0] * _QLEN
+        self._qw = [0] * _QLEN
+        self._qx = [0] * _QLEN
+        self._qhead = 0
+        self._qn = 0
+        # Sample history: the jerk looks ~5 ms back, and once orientation is learned the
+        # last ~1.5 s are processed again so the first footfalls are not lost.
+        n = 256
+        while n * period_us < 1500000 and n < 1024:
+            n <<= 1
+        self._hmask = n - 1
+        self._hx = array("h", bytes(2 * n))
+        self._hy = array("h", bytes(2 * n))
+        self._hz = array("h", bytes(2 * n))
+        self._hgx = array("h", bytes(2 * n))
+        self._hgy = array("h", bytes(2 * n))
+        self._hgz = array("h", bytes(2 * n))
+        self._hdt = array("H", bytes(2 * n))
+        self._hi = 0
+        self._hn = 0  # valid samples in the history
+        # Orientation: gyro bias (counts x 16), pitch axis (accumulator, Q13 unit vector).
+        self._bx = 0
+        self._by = 0
+        self._bz = 0
+        self._ax = 0
+        self._ay = 0
+        self._az = 0
+        self._mx = 0
+        self._my = 0
+        self._mz = 0
+        self._axis_n = 0
+        self._axis_us = 0
+        # Stillness blocks for the bias: gyro sums, accel at the block start, last means.
+        self._blk_len = 256000 // period_us
+        self._blk_n = 0
+        self._bsx = 0
+        self._bsy = 0
+        self._bsz = 0
+        self._b0x = 0
+        self._b0y = 0
+        self._b0z = 0
+        self._pmx = 0
+        self._pmy = 0
+        self._pmz = 0
+        self.still = False  # the last stillness block taught the bias
+        self._sign_votes = 0
+        # Integration: pitch angle (mdeg) and the per-dt scale.
+        self._ang = 0
+        self._dt = 0
+        self._scale = 0  # Q14: mdeg per count per sample = dt_us / 16400
+        self._jlag = 1
+        self._jerk_level = 0  # jerk level in terminal swing (EMA): adaptive impact threshold
+        # Quiet-to-quiet segments (sign learning).
+        self._loud = False
+        self._seg_ang = 0
+        self._seg_max = 0
+        self._seg_min = 0
+        self._seg_t = 0
+        self._seg_n = 0  # samples since the segment started (history index distance)
+        # Stride machine.
+        self._state = _S_IDLE
+        self._t_state = 0
+        self._w_peak = 0
+        self._ang_min = 0
+        self._ang_max = 0
+        self._zc_t = 0
+        self._zc_ang = 0
+        self._zc_ok = False
+        self._w_prev = 0
+        self._ic_ang = 0
+        self._impact_t = 0
+        self._e_min = 0
+        self._ms_ang = 0
+        self._ms_ok = False
+        self._push_min = 0
+        self._push_t = 0
+        self._valid = False
+        # Cadence: the last IC times.
+        self._ics = [0] * (_CAD_N + 1)
+        self._ic_n = 0
+        self._last_ic = 0
+        self._have_ic = False
+        self._stride_ms = 0
+        self._act_vote = WALK
+
+    # ------------------------------------------------------------------ events
+    def _push(self, kind, t, u, v, w, x):
+        n = self._qn
+        if n >= _QLEN:
+            return  # cannot happen with one sample's worth of events; never grow
+        i = (self._qhead + n) & (_QLEN - 1)
+        self._qk[i] = kind
+        self._qt[i] = t
+        self._qu[i] = u
+        self._qv[i] = v
+        self._qw[i] = w
+        self._qx[i] = x
+        self._qn = n + 1
+
+    def pop(self):
+        """Next pending event (EV_IC, EV_STEP or EV_ACTIVITY) with its outputs set; 0 if none."""
+        if not self._qn:
+            return 0
+        i = self._qhead
+        self._qhead = (i + 1) & (_QLEN - 1)
+        self._qn -= 1
+        kind = self._qk[i]
+        if kind == EV_IC:
+            self.ic_t = self._qt[i]
+            self.stride_ms = self._qu[i]
+            self.cadence_x10 = self._qv[i]
+        elif kind == EV_STEP:
+            self.step_ic_t = self._qt[i]
+            self.step_tc_t = self._qu[i]
+            self.contact_ms = self._qv[i]
+            self.strike_cdeg = self._qw[i]
+            self.strike = self._qx[i]
+        else:
+            self.activity = self._qu[i]
+        return kind
+
+    # ------------------------------------------------------------------ per sample
+    def update(self, ax, ay, az, gx, gy, gz, dt_us):
+        """Feed one sample (int16 counts) taken ``dt_us`` after the previous one.
+
+        Returns the number of pending events (read them with pop()).
+        """
+        now = ticks_add(self.now, dt_us)
+        self.now = now
+        i = (self._hi + 1) & self._hmask
+        self._hi = i
+        self._hx[i] = ax
+        self._hy[i] = ay
+        self._hz[i] = az
+        self._hgx[i] = gx
+        self._hgy[i] = gy
+        self._hgz[i] = gz
+        self._hdt[i] = dt_us if dt_us < 65535 else 65535
+        if self._hn <= self._hmask:
+            self._hn += 1
+        if dt_us != self._dt:
+            self._set_dt(dt_us)
+            if dt_us > _GAP_US:
+                self._gap()
+        # Stillness blocks (~256 ms) teach the gyro bias.
+        self._bsx += gx
+        self._bsy += gy
+        self._bsz += gz
+        n = self._blk_n + 1
+        self._blk_n = n
+        if n >= self._blk_len:
+            self._still_block(ax, ay, az, n)
+        gx -= self._bx >> 4
+        gy -= self._by >> 4
+        gz -= self._bz >> 4
+        e = (gx if gx >= 0 else -gx) + (gy if gy >= 0 else -gy) + (gz if gz >= 0 else -gz)
+        if e > _E_AXIS:
+            self._learn_axis(gx, gy, gz, dt_us)
+        if self.oriented:
+            self._process(ax, ay, az, gx, gy, gz, e, i)
+        else:
+            self._bootstrap(e)
+        return self._qn
+
+    def _process(self, ax, ay, az, gx, gy, gz, e, i):
+        """One sample through segment voting and the stride machine (orientation known)."""
+        # Jerk over ~5 ms: L1 change of the accelerometer against the sample _jlag back.
+        j = (i - self._jlag) & self._hmask
+        jerk = self._hx[j] - ax
+        d = self._hy[j] - ay
+        jerk = (jerk if jerk >= 0 else -jerk) + (d if d >= 0 else -d)
+        d = self._hz[j] - az
+        jerk += d if d >= 0 else -d
+        # Pitch rate (counts, toe-up positive) and pitch angle (mdeg).
+        w = (self._mx * gx + self._my * gy + self._mz * gz) >> 13
+        self._ang += (w * self._scale) >> 14
+        self._segment(e)
+        st = self._state
+        if st == _S_STANCE:
+            self._stance(w, e, ax, ay, az)
+        elif st == _S_SWING:
+            self._swing(w)
+        elif st == _S_TERMINAL:
+            self._terminal(w, e, jerk)
+        else:
+            self._idle(w, e)
+        self._w_prev = w
+        if self._have_ic and self.activity != IDLE and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
+            self._set_activity(IDLE)
+            self._ic_n = 0
+
+    def _set_dt(self, dt_us):
+        self._dt = dt_us
+        dt = dt_us if dt_us < _DT_MAX else _DT_MAX
+        if dt < 1:
+            dt = 1
+        self._scale = (dt << 14) // 16400  # counts * dt_us / 16.4 / 1000 = mdeg
+        lag = (_JERK_SPAN + (dt >> 1)) // dt
+        self._jlag = 1 if lag < 1 else (_JRING if lag > _JRING else lag)
+
+    def _gap(self):
+        """Samples were lost: the stride under way cannot be trusted."""
+        self.finish()
+        self._state = _S_IDLE
+        self._ic_n = 0
+        self._loud = False
+        self._hn = 1
+
+    # ------------------------------------------------------------------ learning
+    def _still_block(self, ax, ay, az, n):
+        """End of a ~256 ms block: if the foot was still through it, its mean gyro is bias.
+
+        Still means: the accelerometer did not move (gravity did not turn in the sensor
+        frame), |a| is 1 g, and the mean gyro equals the previous block's within 2 deg/s.
+        A slow deliberate rotation fails the first test; a steady rate is the bias.
+        """
+        mx = self._bsx * 16 // n  # Q4 means
+        my = self._bsy * 16 // n
+        mz = self._bsz * 16 // n
+        self._bsx = 0
+        self._bsy = 0
+        self._bsz = 0
+        self._blk_n = 0
+        d = ax - self._b0x
+        da = d if d >= 0 else -d
+        d = ay - self._b0y
+        da += d if d >= 0 else -d
+        d = az - self._b0z
+        da += d if d >= 0 else -d
+        self._b0x = ax
+        self._b0y = ay
+        self._b0z = az
+        d = mx - self._pmx
+        dg = d if d >= 0 else -d
+        d = my - self._pmy
+        dg += d if d >= 0 else -d
+        d = mz - self._pmz
+        dg += d if d >= 0 else -d
+        self._pmx = mx
+        self._pmy = my
+        self._pmz = mz
+        if da > _STILL_DA or dg > _STILL_DG:
+            return
+        if not (-_BIAS_MAX < mx < _BIAS_MAX and -_BIAS_MAX < my < _BIAS_MAX and -_BIAS_MAX < mz < _BIAS_MAX):
+            return
+        x = ax >> 3
+        y = ay >> 3
+        z = az >> 3
+        a2 = x * x + y * y + z * z - _ACC1G_SQ
+        if -6554 < a2 < 6554:  # |a|^2 within 10 % of 1 g^2
+            self._bx = mx
+            self._by = my
+            self._bz = mz
+            self.still = True
+
+    def _learn_axis(self, gx, gy, gz, dt_us):
+        """Fast rotation: add the sign-aligned gyro vector to the axis accumulator.
+
+        Once the axis is known, only rotations within ~30 deg of it teach it more, so a
+        turn (the foot yawing) or a stumble cannot drag it away.
+        """
+        ax = self._ax
+        ay = self._ay
+        az = self._az
+        x = gx >> 4
+        y = gy >> 4
+        z = gz >> 4
+        dot = (ax >> 4) * x + (ay >> 4) * y + (az >> 4) * z
+        if self._mx or self._my or self._mz:
+            # (m . g)^2 >= 0.75 |g|^2, with m the unit axis in Q13 and g at 1/16 scale.
+            p = (self._mx * x + self._my * y + self._mz * z) >> 13
+            if 4 * p * p < 3 * (x * x + y * y + z * z):
+                return
+        if dot < 0:
+            gx = -gx
+            gy = -gy
+            gz = -gz
+        # Decaying mean over ~32 fast samples; values stay within +-2**16.
+        self._ax = ax + ((gx - ax) >> 5)
+        self._ay = ay + ((gy - ay) >> 5)
+        self._az = az + ((gz - az) >> 5)
+        n = self._axis_n + 1
+        self._axis_n = n
+        if self._axis_us < _AXIS_US:
+            self._axis_us += dt_us
+            if self._axis_us >= _AXIS_US:
+                self._normalise_axis()
+        elif n & 7 == 0:
+            self._normalise_axis()
+
+    def _normalise_axis(self):
+        # Quarter scale keeps the squares below 2**30 (|a| <= 32768 * sqrt(3)).
+        ax = self._ax >> 2
+        ay = self._ay >> 2
+        az = self._az >> 2
+        norm = _isqrt(ax * ax + ay * ay + az * az)
+        if norm < (_E_QUIET >> 2):
+            return
+        # Keep the sign already learned (the accumulator's own sign is arbitrary).
+        sign = -1 if (self._mx * ax + self._my * ay + self._mz * az) < 0 else 1
+        self._mx = sign * ax * _Q13 // norm
+        self._my = sign * ay * _Q13 // norm
+        self._mz = sign * az * _Q13 // norm
+
+    def _bootstrap(self, e):
+        """Not oriented yet: find a stride-like burst between quiet moments; once one is
+        seen and the axis is known, integrate that burst along the axis to learn the sign,
+        then run the stride machine over the history so the first footfalls count too."""
+        if e > _E_LOUD:
+            if not self._loud:
+                self._loud = True
+                self._seg_n = 0
+            self._seg_n += 1
+            return
+        if self._loud and e < _E_QUIET:
+            self._loud = False
+            n = self._seg_n
+            if self._axis_us >= _AXIS_US and n < self._hn - 2 and self._vote_history(n + 2):
+                self.oriented = True
+                self._replay_history()
+        elif self._loud:
+            self._seg_n += 1
+
+    def _vote_history(self, n):
+        """Integrate the last n samples along the axis; True once the sign is trusted."""
+        mask = self._hmask
+        i = (self._hi - n + 1) & mask
+        ang = 0
+        hi = 0
+        lo = 0
+        bx = self._bx >> 4
+        by = self._by >> 4
+        bz = self._bz >> 4
+        mx = self._mx
+        my = self._my
+        mz = self._mz
+        k = 0
+        while k < n:
+            dt = self._hdt[i]
+            dt = dt if dt < _DT_MAX else _DT_MAX
+            w = (mx * (self._hgx[i] - bx) + my * (self._hgy[i] - by) + mz * (self._hgz[i] - bz)) >> 13
+            ang += (w * ((dt << 14) // 16400)) >> 14
+            if ang > hi:
+                hi = ang
+            elif ang < lo:
+                lo = ang
+            i = (i + 1) & mask
+            k += 1
+        return self._vote(hi, -lo)
+
+    def _vote(self, up, down):
+        """One burst's evidence on the axis sign: push-off (toe-down) must dominate."""
+        if up + down < _EXCURSION_MIN:
+            return False
+        v = self._sign_votes + (1 if down > up else -1)
+        if v < 0:
+            # Wrong sign: flip the axis (the accumulator keeps its own arbitrary sign).
+            self._mx = -self._mx
+            self._my = -self._my
+            self._mz = -self._mz
+            v = 1
+            if self.oriented:
+                self._state = _S_IDLE
+        self._sign_votes = v if v < 8 else 8
+        return True
+
+    def _replay_history(self):
+        """Process the samples kept in the history with the orientation just learned."""
+        mask = self._hmask
+        n = self._hn
+        i = (self._hi - n + 1) & mask
+        back = 0
+        k = 1
+        while k < n:  # the clock at the oldest sample
+            back += self._hdt[(i + k) & mask]
+            k += 1
+        now_end = self.now
+        self.now = ticks_add(now_end, -back)
+        self._ang = 0
+        self._loud = False
+        self._state = _S_IDLE
+        bx = self._bx >> 4
+        by = self._by >> 4
+        bz = self._bz >> 4
+        k = 0
+        while k < n:
+            if k:
+                dt = self._hdt[i]
+                self.now = ticks_add(self.now, dt)
+                if dt != self._dt:
+                    self._set_dt(dt)
+            gx = self._hgx[i] - bx
+            gy = self._hgy[i] - by
+            gz = self._hgz[i] - bz
+            e = (gx if gx >= 0 else -gx) + (gy if gy >= 0 else -gy) + (gz if gz >= 0 else -gz)
+            self._process(self._hx[i], self._hy[i], self._hz[i], gx, gy, gz, e, i)
+            i = (i + 1) & mask
+            k += 1
+        self.now = now_end
+
+    def _segment(self, e):
+        """Oriented: keep checking the axis sign on every burst between quiet moments."""
+        ang = self._ang
+        if e > _E_LOUD:
+            if ang > _ANG_LIMIT or ang < -_ANG_LIMIT:
+                self._rebase()
+                return
+            self._loud = True
+        if ang > self._seg_max:
+            self._seg_max = ang
+        elif ang < self._seg_min:
+            self._seg_min = ang
+        if e >= _E_QUIET:
+            return
+        if self._loud:
+            self._loud = False
+            self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min)
+        self._seg_ang = ang
+        self._seg_max = ang
+        self._seg_min = ang
+
+    def _rebase(self):
+        """The angle integral ran far (a spinning sensor): start it again from zero."""
+        self._ang = 0
+        self._seg_ang = 0
+        self._seg_max = 0
+        self._seg_min = 0
+        self._loud = False
+        self._state = _S_IDLE
+
+    # ------------------------------------------------------------------ states
+    def _idle(self, w, e):
+        """Waiting for a swing: the push-off (toe-down) then toe-up rotation."""
+        if w < self._push_min:
+            self._push_min = w
+            self._push_t = self.now
+        elif w > _W_SWING and self._push_min < -_W_PUSH:
+            self._start_swing()
+        elif e < _E_QUIET:
+            self._push_min = 0
+
+    def _start_swing(self):
+        self._state = _S_SWING
+        self._t_state = self.now
+        self._w_peak = 0
+        self._ang_min = self._ang
+        self._ang_max = self._ang
+        self._push_min = 0
+
+    def _swing(self, w):
+        ang = self._ang
+        if ang < self._ang_min:
+            self._ang_min = ang
+        if w > self._w_peak:
+            self._w_peak = w
+        elif self._w_peak > _W_PEAK_MIN and w < (self._w_peak >> 1):
+            self._state = _S_TERMINAL
+            self._ang_max = ang
+            self._zc_ok = False
+            self._jerk_level = 0
+        if ticks_diff(self.now, self._t_state) > _MAX_SWING:
+            self._state = _S_IDLE
+
+    def _terminal(self, w, e, jerk):
+        now = self.now
+        ang = self._ang
+        if ang > self._ang_max:
+            self._ang_max = ang
+        # Heel strike: the toe-up rotation reverses (w crosses zero downwards).
+        if self._w_prev > 0 >= w:
+            self._zc_t = now
+            self._zc_ang = ang
+            self._zc_ok = True
+        thr = self._jerk_level << 2
+        if thr < _JERK_MIN:
+            thr = _JERK_MIN
+        if jerk > thr:
+            if self._zc_ok and ticks_diff(now, self._zc_t) <= _ZC_WINDOW:
+                self._contact(self._zc_t, self._zc_ang)
+            else:
+                # Impact onset: the change began about half a jerk span ago.
+                half = (self._dt * self._jlag) >> 1
+                self._contact(ticks_add(now, -half), ang - ((((w * self._scale) >> 14) * self._jlag) >> 1))
+            return
+        self._jerk_level += (jerk - self._jerk_level) >> 3
+        if e < _E_QUIET and self._zc_ok and ticks_diff(now, self._zc_t) > _ZC_WINDOW:
+            # A soft landing that never rang: the foot is down since the reversal.
+            self._contact(self._zc_t, self._zc_ang)
+        elif ticks_diff(now, self._t_state) > _MAX_SWING:
+            self._state = _S_IDLE
+
+    def _contact(self, ic_t, ic_ang):
+        """Initial contact at ``ic_t``: publish it if it ends a real stride."""
+        excursion = self._ang_max - self._ang_min
+        valid = self._w_peak > _W_PEAK_MIN and excursion > _EXCURSION_MIN
+        self._state = _S_STANCE
+        self._t_state = ic_t
+        self._impact_t = self.now
+        self._ic_ang = ic_ang
+        self._ms_ok = False
+        self._e_min = 0x3FFFFFFF
+        self._push_min = 0
+        if valid and self._have_ic:
+            stride = ticks_diff(ic_t, self._last_ic)
+            if stride < _MIN_STRIDE:
+                valid = False  # too soon after the last footfall: not a new one
+            elif stride > _MAX_STRIDE:
+                self._ic_n = 0
+        self._valid = valid
+        if not valid:
+            return
+        self._have_ic = True
+        self._last_ic = ic_t
+        self.steps += 1
+        ics = self._ics
+        i = 0
+        while i < _CAD_N:
+            ics[i] = ics[i + 1]
+            i += 1
+        ics[_CAD_N] = ic_t
+        n = self._ic_n + 1
+        if n > _CAD_N + 1:
+            n = _CAD_N + 1
+        self._ic_n = n
+        stride_ms = 0
+        cadence = 0
+        if n > 1:
+            k = n - 1
+            span = ticks_diff(ic_t, ics[_CAD_N - k]) // 1000  # ms over the last k strides
+            stride_ms = span // k
+            cadence = 1200000 * k // span  # x10, both feet: 2 steps per stride
+        self._push(EV_IC, ic_t, stride_ms, cadence, 0, 0)
+        self._stride_ms = stride_ms
+
+    def _stance(self, w, e, ax, ay, az):
+        now = self.now
+        # Foot-flat: the quietest rotation once the impact has rung out, |a| near 1 g.
+        if e < self._e_min and ticks_diff(now, self._impact_t) > _RING_US:
+            x = ax >> 3
+            y = ay >> 3
+            z = az >> 3
+            a2 = x * x + y * y + z * z - _ACC1G_SQ
+            if -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ or not self._ms_ok:
+                self._e_min = e
+                self._ms_ang = self._ang
+                self._ms_ok = True
+                self._push_min = 0
+        if self._ms_ok:
+            # Push-off: the toe-down rate peaks at toe-off, then the swing turns it toe-up.
+            if w < self._push_min:
+                self._push_min = w
+                self._push_t = now
+            elif w > _W_SWING and self._push_min < -_W_PUSH:
+                self._end_stance(self._push_t)
+                self._start_swing()
+                return
+        if ticks_diff(now, self._t_state) > _MAX_CONTACT:
+            # Standing on this foot: the step is over without a toe-off.
+            self._end_stance(-1)
+            self._state = _S_IDLE
+
+    def _end_stance(self, tc_t):
+        """Publish the step whose stance ends now (tc_t = -1: no toe-off seen)."""
+        if not self._valid:
+            return
+        self._valid = False
+        contact = NO_VALUE
+        if tc_t >= 0:
+            c = ticks_diff(tc_t, self._t_state)
+            if c > _MIN_CONTACT:
+                contact = c // 1000
+        cdeg = NO_VALUE
+        strike = STRIKE_NONE
+        if self._ms_ok:
+            cdeg = (self._ic_ang - self._ms_ang) // 10
+            if cdeg > self.rear_cdeg:
+                strike = REARFOOT
+            elif cdeg < self.fore_cdeg:
+                strike = FOREFOOT
+            else:
+                strike = MIDFOOT
+        self._push(EV_STEP, self._t_state, tc_t, contact, cdeg, strike)
+        # Activity: running has a flight phase, so the stance is under half the stride,
+        # and it is short. Two steps in a row must agree before the activity changes.
+        if contact == NO_VALUE:
+            act = self._act_vote
+        elif contact < _RUN_CONTACT_MS and contact * 2 < self._stride_ms:
+            act = RUN
+        else:
+            act = WALK
+        if act != self.activity and (act == self._act_vote or self.activity == IDLE):
+            self._set_activity(act)
+        self._act_vote = act
+
+    def _set_activity(self, act):
+        self.activity = act
+        self._push(EV_ACTIVITY, self.now, act, 0, 0, 0)
+
+    def finish(self):
+        """End of input: publish the stance under way, if any (its toe-off unseen)."""
+        if self._state == _S_STANCE:
+            self._state = _S_IDLE
+            self._end_stance(-1)
+        return self._qn

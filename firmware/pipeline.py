@@ -1,0 +1,61 @@
+"""The pod's per-sample pipeline: gait engine -> coach. One object, one call per sample.
+
+main.py feeds it from the MPU6050 FIFO; ``pod replay`` feeds it from a recording (through
+host_tools/podtools/engine_driver.py), so the laptop replays exactly what the pod runs::
+
+    pipe = Pipeline(cfg, start_ticks)
+    if pipe.update(ax, ay, az, gx, gy, gz, dt_us):      # something happened
+        ev = pipe.pop()                                  # until it returns 0
+        # gait.EV_IC / EV_STEP / EV_ACTIVITY: read pipe.engine; EV_ALERT / EV_CLICK: pipe.coach
+
+Popping an engine event also hands it to the coach, so always drain the events.
+"""
+
+import coach as _coach
+import gait
+from compat import const
+
+EV_CLICK = const(8)  # coach.EV_CLICK
+EV_ALERT = const(16)  # coach.EV_ALERT
+
+
+class Pipeline:
+    def __init__(self, cfg=None, start_ticks=0):
+        cfg = cfg or {}
+        rate = cfg.get("rate_hz", 200)
+        self.period_us = 1000000 // rate
+        self.engine = gait.GaitEngine(start_ticks, cfg.get("strike_rear_deg_x10", 80),
+                                      cfg.get("strike_fore_deg_x10", -16), self.period_us)
+        self.coach = _coach.Coach(cfg, start_ticks)
+        self._eng_update = self.engine.update
+        self._tick = self.coach.tick
+        self._cflags = 0
+
+    def update(self, ax, ay, az, gx, gy, gz, dt_us):
+        """Feed one sample; returns non-zero when events are pending (drain with pop())."""
+        n = self._eng_update(ax, ay, az, gx, gy, gz, dt_us)
+        self._cflags |= self._tick(self.engine.now)
+        return n or self._cflags
+
+    def pop(self):
+        """Next event: engine events first (routed to the coach), then alert, then click."""
+        eng = self.engine
+        ev = eng.pop()
+        if ev:
+            if ev == gait.EV_IC:
+                self.coach.on_footfall(eng.now, eng.cadence_x10, eng.activity)
+            elif ev == gait.EV_STEP:
+                self.coach.on_step(eng.now, eng.strike, eng.strike_cdeg)
+            return ev
+        f = self._cflags
+        if f & EV_ALERT:
+            self._cflags = f & ~EV_ALERT
+            return EV_ALERT
+        if f & EV_CLICK:
+            self._cflags = f & ~EV_CLICK
+            return EV_CLICK
+        return 0
+
+    def finish(self):
+        """End of input: the stance under way is published; drain with pop()."""
+        return self.engine.finish()
