@@ -231,8 +231,8 @@ class Scene:
             self.pitch.add(t + up, amp)
             self.pitch.add(t + up + hold, amp)
             self.pitch.add(t + up + hold + down, 0.0)
-            self.impacts.append((t + up + hold + down, rng.uniform(0.2, 1.0), rng.uniform(20, 40),
-                                 rng.uniform(0.01, 0.02), 0.1, rng.uniform(5, 20)))
+            self._impact(t + up + hold + down, rng.uniform(0.2, 1.0), rng.uniform(20, 40),
+                         rng.uniform(0.01, 0.02), 0.1, rng.uniform(5, 20))
             return t + up + hold + down
         if move == "roll":
             amp = rng.choice([-1, 1]) * rng.uniform(5, 12)
@@ -253,8 +253,8 @@ class Scene:
         self.pitch.add(t + dur, 0.0)
         self._flight(t, t + dur, self.x + dx, self.y + dy, 0.0, 0.0, lift=rng.uniform(0.02, 0.05),
                      sway=0.0, start_state=None)
-        self.impacts.append((t + dur, rng.uniform(0.4, 1.5), rng.uniform(25, 45), rng.uniform(0.01, 0.02),
-                             0.1, rng.uniform(10, 40)))
+        self._impact(t + dur, rng.uniform(0.4, 1.5), rng.uniform(25, 45), rng.uniform(0.01, 0.02),
+                     0.1, rng.uniform(10, 40))
         return t + dur
 
     def _tap_burst(self, t, t_end):
@@ -272,8 +272,8 @@ class Scene:
             land = t + period * rng.uniform(0.8, 0.9)
             self.pitch.add(land, 0.0)
             self.pitch.add(t + period, 0.0)
-            self.impacts.append((land, rng.uniform(1.5, 4.0), rng.uniform(25, 50), rng.uniform(0.008, 0.018),
-                                 0.15, rng.uniform(30, 120)))
+            self._impact(land, rng.uniform(1.5, 4.0), rng.uniform(25, 50), rng.uniform(0.008, 0.018),
+                         0.15, rng.uniform(30, 120))
             t += period
         return t
 
@@ -326,7 +326,7 @@ class Scene:
             self._flight(prev_tc, ic, self.x + stride_len, rng.normal(0, 0.005), s, alpha,
                          lift=p_next["lift"], sway=rng.normal(0, 0.015), start_state=tc_state,
                          roll_amp=rng.normal(0, 3.0), yaw_amp=rng.normal(0, 2.5))
-            self.impacts.append(self._strike_impact(ic, s, speed, run))
+            self._impact(*self._strike_impact(ic, s, speed, run))
             ff = ic + p_next["D_ff"]
             self.pitch.add(ff, 0.0)
             last = ic + C > t1
@@ -527,22 +527,28 @@ class Scene:
         # body (foot) frame -> sensor frame: v_sensor = M^T v_foot
         return f @ mount, gyro @ mount
 
-    def _add_impacts(self, ts, f, gyro):
+    def _impact(self, t, peak, freq, decay, fore, gyro_dps):
+        """A damped ringing from t: peak g mostly along the foot's vertical, some fore-aft
+        (backwards: the foot is stopped), a little sideways, and a smaller gyro ringing."""
         rng = self.rng
-        for t, peak, freq, decay, fore, gdps in self.impacts:
+        self.impacts.append((t, peak, freq, decay, -fore * rng.uniform(0.5, 1.0), 0.1 * rng.normal(),
+                             gyro_dps, 0.3 * rng.normal()))
+
+    def _add_impacts(self, ts, f, gyro):
+        for t, peak, freq, decay, fore, side, gdps, groll in self.impacts:
             i0, i1 = np.searchsorted(ts, [t, t + 8 * decay])
             if i1 <= i0:
                 continue
             tau = ts[i0:i1] - t
             env = np.exp(-tau / decay)
             # sin(2 pi f tau) peaks after a quarter period; scale so the envelope's peak is ``peak``
-            ring = env * np.sin(2 * np.pi * freq * tau) / math.exp(-0.25 / freq / decay)
-            f[i0:i1, 2] += peak * ring
-            f[i0:i1, 0] -= fore * peak * ring * rng.uniform(0.5, 1.0)
-            f[i0:i1, 1] += 0.1 * peak * ring * rng.normal()
-            gring = env * np.sin(2 * np.pi * freq * 0.8 * tau + 0.5)
-            gyro[i0:i1, 1] += gdps * gring
-            gyro[i0:i1, 0] += 0.3 * gdps * gring * rng.normal()
+            ring = peak * env * np.sin(2 * np.pi * freq * tau) / math.exp(-0.25 / freq / decay)
+            f[i0:i1, 0] += fore * ring
+            f[i0:i1, 1] += side * ring
+            f[i0:i1, 2] += ring
+            gring = gdps * env * np.sin(2 * np.pi * freq * 0.8 * tau + 0.5)
+            gyro[i0:i1, 0] += groll * gring
+            gyro[i0:i1, 1] += gring
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,13 +587,13 @@ def _mounting(rng, mount):
     return M, lever
 
 
-def _sensor_errors(rng, f_g, gyro_dps, rate_hz, bias_scale, noise_scale):
+def _sensor_errors(rng, f_g, gyro_dps, rate_hz, bias_scale, noise_scale, scale_error=0.02):
     """Noise, bias, scale error, quantization and clipping: int16 counts (N x 6)."""
     n = len(f_g)
     bw = math.sqrt(rate_hz / 200.0)          # white noise rms grows with the bandwidth
-    acc = f_g * (1 + rng.uniform(-0.02, 0.02, 3)) + rng.uniform(-0.05, 0.05, 3) * bias_scale
+    acc = f_g * (1 + rng.uniform(-1, 1, 3) * scale_error) + rng.uniform(-0.05, 0.05, 3) * bias_scale
     acc += rng.normal(0.0, 0.01 * bw * noise_scale, (n, 3))
-    gyr = gyro_dps * (1 + rng.uniform(-0.02, 0.02, 3)) + rng.uniform(-3.0, 3.0, 3) * bias_scale
+    gyr = gyro_dps * (1 + rng.uniform(-1, 1, 3) * scale_error) + rng.uniform(-3.0, 3.0, 3) * bias_scale
     gyr += rng.normal(0.0, 0.1 * bw * noise_scale, (n, 3))
     counts = np.empty((n, 6))
     counts[:, :3] = acc * ACCEL_LSB_PER_G
@@ -677,9 +683,10 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     Options: duration (s, whole recording), speed (m/s), cadence (spm, both feet),
     strike (rearfoot|midfoot|forefoot|mixed), mount (laces|heel|random|upside-down),
     drop (fraction of samples removed), bias_scale (x the default bias bounds),
-    noise_scale (x the default white noise).
+    noise_scale (x the default white noise), ideal (True: no noise, bias or scale error;
+    still quantized and clipped).
     """
-    known = {"duration", "speed", "cadence", "strike", "mount", "drop", "bias_scale", "noise_scale"}
+    known = {"duration", "speed", "cadence", "strike", "mount", "drop", "bias_scale", "noise_scale", "ideal"}
     unknown = set(options) - known
     if unknown:
         raise PodError("unknown simulator option(s): %s" % ", ".join(sorted(unknown)))
@@ -692,6 +699,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     drop = options.get("drop") or 0.0
     bias_scale = options.get("bias_scale", 1.0)
     noise_scale = options.get("noise_scale", 1.0)
+    ideal = bool(options.get("ideal", False))
     rate_hz = float(rate_hz)
     _check_range("rate", rate_hz, *RATE_RANGE, "Hz")
     if scenario == "walk":
@@ -712,8 +720,10 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     if mount not in MOUNTS:
         raise PodError("unknown mount %r (try: %s)" % (mount, ", ".join(MOUNTS)))
 
-    rng = np.random.default_rng(seed)
-    scene = Scene(rng)
+    # independent streams: the same seed gives the same motion whatever the mounting
+    scene_seq, mount_seq, error_seq = np.random.SeedSequence(seed).spawn(3)
+    rng = np.random.default_rng(error_seq)
+    scene = Scene(np.random.default_rng(scene_seq))
     for kind, t0, t1, profile in _scenario_plan(scenario, duration, speed, cadence, strike):
         t0 = max(t0, scene.pitch.t[-1])
         if t1 - t0 < 0.5:
@@ -726,9 +736,12 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     n = int(math.floor(duration * rate_hz)) + 1
     t_us = np.rint(np.arange(n) * (1e6 / rate_hz)).astype(np.int64)
     ts = t_us / 1e6
-    M, lever = _mounting(rng, mount)
+    M, lever = _mounting(np.random.default_rng(mount_seq), mount)
     f_g, gyro = scene.render(ts, lever, M)
-    imu = _sensor_errors(rng, f_g, gyro, rate_hz, bias_scale, noise_scale)
+    if ideal:
+        imu = _sensor_errors(rng, f_g, gyro, rate_hz, 0.0, 0.0, 0.0)
+    else:
+        imu = _sensor_errors(rng, f_g, gyro, rate_hz, bias_scale, noise_scale)
     if drop > 0:
         keep = rng.random(n) >= drop
         keep[0] = True
