@@ -1,0 +1,318 @@
+"""The virtual pod's launcher: a pseudo-terminal, the MicroPython process, its boots.
+
+    with VirtualPod(flash="pod.img", recording=rec, speed="max") as pod:
+        subprocess.run([".venv/bin/mpremote", "connect", pod.port, "ls"])
+        events = pod.trace_events()
+
+One ``micropython`` process is one boot of the pod (power-on, hard reset, deep-sleep wake,
+watchdog, power cut). A relay thread copies bytes between the pty master and the process's
+stdin/stdout; a Ctrl-C byte from the host also becomes SIGINT (KeyboardInterrupt in running
+code, as the ESP32's UART interrupt does). When the process ends with status 100 + cause
+the relay starts the next boot with that reset cause; killed by a power cut, it boots with
+PWRON_RESET and the RTC lost. The flash image and the trace file outlive all boots.
+
+Trace: JSON lines, each ``{"ev": kind, "w": world us, "boot": n, ...}``. World time starts
+at 0 when the pod starts and runs on through resets; the recording plays on world time.
+Kinds: boot, main_done, reset, power_cut, halt, buzz (on, src, pin, hz), led, i2c_fault,
+i2c_unstuck, wdt_start, wdt, lightsleep, rtc_set, freq, heap (free, alloc), file_open
+(path, mode), file_remove, file_rename, crash (written by the launcher).
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+
+import numpy as np
+
+from .. import paths
+
+MP_DIR = Path(__file__).resolve().parent / "mp"
+FLASH_BYTES = 2 * 1024 * 1024  # the ESP32's default vfs partition on a 4 MB module
+BLOCK_SIZE = 4096
+_EXIT_RESTART = 100
+_PWRON, _HARD = 1, 2
+_KNOWN_BOARD_KEYS = {
+    "I2C_SCL": "i2c_scl", "IMU_ADDR": "imu_addr", "IMU_INT_PIN": "imu_int_pin", "LED_PIN": "led_pin",
+    "BATTERY_ADC_PIN": "battery_pin", "BATTERY_DIVIDER": "battery_divider", "BUZZER_PIN": "buzzer_pin",
+}
+
+
+def write_imu_bin(rec, path):
+    """A recording as the simulator's IMU source: a text header, then int16 LE x 6 per sample
+    on a uniform grid at the recording's rate (nearest sample; gaps repeat their neighbour)."""
+    period_ns = int(round(1e9 / rec.rate_hz))
+    t = np.asarray(rec.t_us, dtype=np.int64) - int(rec.t_us[0])
+    n = int(t[-1] * 1000 // period_ns) + 1 if len(t) else 0
+    grid = np.arange(n, dtype=np.int64) * period_ns // 1000
+    idx = np.clip(np.searchsorted(t, grid), 0, max(len(t) - 1, 0))
+    prev = np.clip(idx - 1, 0, None)
+    idx = np.where(np.abs(t[prev] - grid) < np.abs(t[idx] - grid), prev, idx)
+    imu = np.asarray(rec.imu, dtype="<i2")[idx] if n else np.zeros((0, 6), "<i2")
+    rest = np.median(np.asarray(rec.imu[:50, :3], dtype=np.int64), axis=0).astype(int) if len(t) else (0, 0, 2048)
+    head = "vpodimu1 %d %d %d %d %d %d %d\n" % (period_ns, n, rec.accel_fs_g, rec.gyro_fs_dps, *rest)
+    with open(path, "wb") as f:
+        f.write(head.encode())
+        f.write(np.ascontiguousarray(imu).tobytes())
+
+
+def board_settings(name):
+    """The simulator's wiring from board_configs/NAME.py (pins, IMU address, battery divider)."""
+    path = paths.BOARD_DIR / ("%s.py" % name.replace("-", "_"))
+    values = {}
+    exec(compile(path.read_text(), str(path), "exec"), values)
+    return {key: values[k] for k, key in _KNOWN_BOARD_KEYS.items() if values.get(k) is not None}
+
+
+def new_flash(path, size=FLASH_BYTES):
+    """A blank (erased, all 0xFF) flash image; the pod formats it at its first boot."""
+    with open(path, "wb") as f:
+        f.write(b"\xff" * size)
+
+
+class VirtualPod:
+    """A running virtual pod; see the module docstring.
+
+    flash: image path (created blank if missing; a temporary one if None).
+    recording: a podcsv.Recording the IMU plays (None: the pod lies still).
+    speed: 1.0 real time, N times faster sleeps, or "max" (deterministic, as fast as it runs).
+    power_cuts: for boot k (0, 1, ...), cut the power at that boot's N-th flash write.
+    i2c_faults: [{"kind": "nack"|"timeout"|"stuck"|"unplug", "at_us": world, "dur_us": ...}].
+    battery: {"soc": start %, "ma": mean current, "mah": capacity}; low battery = small soc.
+    brownout_at_us: world time of a brown-out reset.
+    """
+
+    def __init__(self, flash=None, recording=None, speed=1.0, trace=None, board="lolin_d32",
+                 heap="2M", power_cuts=(), i2c_faults=(), battery=None, brownout_at_us=None,
+                 uid=0x123456, max_boots=None):
+        self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
+        self.workdir = Path(self._tmp.name)
+        self.flash = Path(flash) if flash else self.workdir / "flash.img"
+        if not self.flash.exists():
+            new_flash(self.flash)
+        self.trace_path = Path(trace) if trace else self.workdir / "trace.jsonl"
+        self.trace_path.write_text("")
+        self.speed = speed
+        self.heap = heap
+        self.power_cuts = list(power_cuts)
+        self.max_boots = max_boots
+        self.base_cfg = {
+            "flash": str(self.flash), "trace": str(self.trace_path), "block_size": BLOCK_SIZE,
+            "speed": "max" if speed in ("max", None) else float(speed), "uid": uid,
+            "i2c_faults": list(i2c_faults), "battery": battery or {},
+        }
+        if brownout_at_us is not None:
+            self.base_cfg["brownout_at_us"] = brownout_at_us
+        self.base_cfg.update(board_settings(board) if board else {})
+        if recording is not None:
+            imu = self.workdir / "imu.bin"
+            write_imu_bin(recording, imu)
+            self.base_cfg["imu"] = str(imu)
+        self.output = bytearray()  # everything the pod wrote to its serial line
+        self.boots = 0
+        self.exits = []  # (returncode, reason) per finished boot
+        self._proc = None
+        self._master = None
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+        self.port = None
+
+    # ---- life cycle ----
+
+    def start(self):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        os.close(slave)  # mpremote opens it by name; the master sees HUP until then
+        os.set_blocking(master, False)
+        self._master = master
+        self._spawn({"cause": _PWRON, "world_us": 0})
+        self._thread = threading.Thread(target=self._relay, name="vpod-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        """Power off: close the line (the supervisor halts), then clean up."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.stdin.close()
+                proc.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+        if self._master is not None:
+            os.close(self._master)
+            self._master = None
+        self._tmp.cleanup()
+
+    @property
+    def running(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    def _spawn(self, boot):
+        cfg = dict(self.base_cfg)
+        cfg.update(boot)
+        cfg["boot"] = self.boots
+        if self.boots < len(self.power_cuts) and self.power_cuts[self.boots]:
+            cfg["cut_after"] = int(self.power_cuts[self.boots])
+        path = self.workdir / "boot.json"
+        path.write_text(json.dumps(cfg))
+        self._proc = subprocess.Popen(
+            [paths.micropython_exe(), "-X", "heapsize=%s" % self.heap, str(MP_DIR / "supervisor.py"), str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
+            cwd=str(MP_DIR), start_new_session=True)  # terminal Ctrl-C must not reach it
+        os.set_blocking(self._proc.stdout.fileno(), False)
+        os.set_blocking(self._proc.stdin.fileno(), False)
+        self.boots += 1
+
+    # ---- the relay ----
+
+    def _relay(self):
+        to_pod = bytearray()
+        to_host = bytearray()
+        while not self._stop.is_set():
+            proc = self._proc
+            poller = select.poll()
+            m = self._master
+            poller.register(m, select.POLLIN | (select.POLLOUT if to_host else 0))
+            out_fd = proc.stdout.fileno()
+            if len(to_host) < 65536:  # back-pressure, as a USB serial line blocks the device
+                poller.register(out_fd, select.POLLIN)
+            if to_pod:
+                poller.register(proc.stdin.fileno(), select.POLLOUT)
+            hup = False
+            for fd, ev in poller.poll(20):
+                if fd == m:
+                    if ev & select.POLLHUP:
+                        hup = True
+                    elif ev & select.POLLIN:
+                        data = _read(m)
+                        if data:
+                            to_pod += data
+                            if 3 in data and proc.poll() is None:
+                                os.kill(proc.pid, signal.SIGINT)
+                    if ev & select.POLLOUT and to_host and not hup:
+                        try:
+                            n = os.write(m, to_host)
+                            del to_host[:n]
+                        except BlockingIOError:
+                            pass
+                elif fd == out_fd:
+                    data = _read(out_fd)
+                    if data:
+                        with self._lock:
+                            self.output += data
+                        to_host += data
+                elif to_pod:
+                    try:
+                        n = os.write(proc.stdin.fileno(), to_pod)
+                        del to_pod[:n]
+                    except (BlockingIOError, BrokenPipeError):
+                        pass
+            if hup:
+                to_host.clear()  # no one listening: a UART's bytes are simply gone
+                time.sleep(0.01)
+            if proc.poll() is not None:
+                rest = _read(out_fd)
+                if rest:
+                    with self._lock:
+                        self.output += rest
+                    to_host += rest
+                to_pod.clear()
+                if not self._next_boot(proc.returncode):
+                    return
+
+    def _next_boot(self, rc):
+        """Start the boot that follows a process's end; False when the pod is off."""
+        events = self.trace_events()
+        last = events[-1] if events else {}
+        if rc == 0 or self._stop.is_set():
+            self.exits.append((rc, "halt"))
+            return False
+        if self.max_boots is not None and self.boots >= self.max_boots:
+            self.exits.append((rc, "max_boots"))
+            return False
+        if rc >= _EXIT_RESTART and last.get("ev") == "reset":
+            self.exits.append((rc, last.get("kind")))
+            if last.get("kind") == "brownout":
+                self.base_cfg.pop("brownout_at_us", None)
+            self._spawn({"cause": rc - _EXIT_RESTART, "world_us": last["world_next"],
+                         "rtc": last["rtc"], "wake": last.get("wake", 0)})
+            return True
+        world = max((e.get("w", 0) for e in events[-50:]), default=0)
+        if rc == -signal.SIGKILL and last.get("ev") == "power_cut":
+            self.exits.append((rc, "power_cut"))
+            self._spawn({"cause": _PWRON, "world_us": world})
+            return True
+        # Anything else is a crash of the simulation or the supervisor: note it and reboot.
+        crashes = sum(1 for _, why in self.exits[-5:] if why == "crash")
+        self.exits.append((rc, "crash"))
+        with open(self.trace_path, "a") as f:
+            f.write(json.dumps({"ev": "crash", "rc": rc, "w": world, "boot": self.boots - 1}) + "\n")
+        if crashes >= 4:
+            return False
+        self._spawn({"cause": _HARD, "world_us": world})
+        return True
+
+    # ---- observation ----
+
+    def trace_events(self, kind=None):
+        """The trace so far, as dicts (a line still being written is left out)."""
+        events = []
+        try:
+            text = self.trace_path.read_text()
+        except FileNotFoundError:
+            return events
+        for line in text.split("\n"):
+            if not line:
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if kind is None or e.get("ev") == kind:
+                events.append(e)
+        return events
+
+    def wait_for(self, predicate, timeout=10.0):
+        """Poll the trace until ``predicate(events)`` is true; returns the events."""
+        end = time.monotonic() + timeout
+        while True:
+            events = self.trace_events()
+            if predicate(events):
+                return events
+            if time.monotonic() > end:
+                raise TimeoutError("virtual pod: condition not met in %.1f s" % timeout)
+            time.sleep(0.02)
+
+    def wait_output(self, text, timeout=10.0):
+        end = time.monotonic() + timeout
+        needle = text.encode() if isinstance(text, str) else text
+        while needle not in self.output:
+            if time.monotonic() > end:
+                raise TimeoutError("virtual pod: %r not printed in %.1f s" % (text, timeout))
+            time.sleep(0.02)
+
+
+def _read(fd):
+    try:
+        return os.read(fd, 65536)
+    except (BlockingIOError, OSError):
+        return b""
