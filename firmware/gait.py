@@ -72,6 +72,7 @@ _STILL_DG = const(528)  # block mean gyro steady within 2 deg/s (L1, Q4 counts)
 _BIAS_MAX = const(6560)  # +-25 deg/s per axis (Q4 counts): beyond that it is not bias
 _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
+_W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _EXCURSION_MIN = const(25000)  # a real swing lifts the toe by at least 25 deg (mdeg)
 _JERK_MIN = const(2048)  # impact: accel changes by >= 1 g (L1) within ~5 ms
@@ -80,12 +81,15 @@ _ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not acceleratin
 
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
+_REST_US = const(40000)  # a landing without impact: at rest for 40 ms
+_ZC_REST = const(300000)  # ... then IC is the reversal if it came at most 300 ms before
 _RING_US = const(25000)  # impact ringing: foot-flat is looked for after it
 _MIN_CONTACT = const(60000)
 _MAX_CONTACT = const(1500000)
 _MIN_STRIDE = const(300000)  # 400 steps/min would be absurd
 _MAX_STRIDE = const(2500000)  # slower than 48 steps/min is not gait
 _MAX_SWING = const(1500000)
+_PUSH_STALE = const(400000)  # a push-off not followed by a swing within 0.4 s is forgotten
 _GAP_US = const(50000)  # a hole in the samples longer than this breaks the stride
 _DT_MAX = const(16000)  # integrate at most 16 ms per sample (keeps w * scale < 2**30)
 _JERK_SPAN = const(5000)  # jerk measured over about 5 ms whatever the rate
@@ -206,6 +210,9 @@ class GaitEngine:
         self._zc_t = 0
         self._zc_ang = 0
         self._zc_ok = False
+        self._zc_arm = False
+        self._resting = False
+        self._rest_t = 0
         self._w_prev = 0
         self._ic_ang = 0
         self._impact_t = 0
@@ -299,7 +306,7 @@ class GaitEngine:
         if self.oriented:
             self._process(ax, ay, az, gx, gy, gz, e, i)
         else:
-            self._bootstrap(e)
+            self._bootstrap(e, ax, ay, az)
         return self._qn
 
     def _process(self, ax, ay, az, gx, gy, gz, e, i):
@@ -314,14 +321,15 @@ class GaitEngine:
         # Pitch rate (counts, toe-up positive) and pitch angle (mdeg).
         w = (self._mx * gx + self._my * gy + self._mz * gz) >> 13
         self._ang += (w * self._scale) >> 14
-        self._segment(e)
+        self._segment(e, ax, ay, az)
         st = self._state
         if st == _S_STANCE:
             self._stance(w, e, ax, ay, az)
         elif st == _S_SWING:
             self._swing(w)
+            self._jerk_level += (jerk - self._jerk_level) >> 3
         elif st == _S_TERMINAL:
-            self._terminal(w, e, jerk)
+            self._terminal(w, e, jerk, ax, ay, az)
         else:
             self._idle(w, e)
         self._w_prev = w
@@ -442,7 +450,15 @@ class GaitEngine:
         self._my = sign * ay * _Q13 // norm
         self._mz = sign * az * _Q13 // norm
 
-    def _bootstrap(self, e):
+    def _at_rest(self, ax, ay, az):
+        """|a| within 30 % of 1 g: the foot is not accelerating (on the ground)."""
+        x = ax >> 3
+        y = ay >> 3
+        z = az >> 3
+        a2 = x * x + y * y + z * z - _ACC1G_SQ
+        return -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ
+
+    def _bootstrap(self, e, ax, ay, az):
         """Not oriented yet: find a stride-like burst between quiet moments; once one is
         seen and the axis is known, integrate that burst along the axis to learn the sign,
         then run the stride machine over the history so the first footfalls count too."""
@@ -452,7 +468,7 @@ class GaitEngine:
                 self._seg_n = 0
             self._seg_n += 1
             return
-        if self._loud and e < _E_QUIET:
+        if self._loud and e < _E_QUIET and self._at_rest(ax, ay, az):
             self._loud = False
             n = self._seg_n
             if self._axis_us >= _AXIS_US and n < self._hn - 2 and self._vote_history(n + 2):
@@ -538,7 +554,7 @@ class GaitEngine:
             k += 1
         self.now = now_end
 
-    def _segment(self, e):
+    def _segment(self, e, ax, ay, az):
         """Oriented: keep checking the axis sign on every burst between quiet moments."""
         ang = self._ang
         if e > _E_LOUD:
@@ -550,7 +566,7 @@ class GaitEngine:
             self._seg_max = ang
         elif ang < self._seg_min:
             self._seg_min = ang
-        if e >= _E_QUIET:
+        if e >= _E_QUIET or not self._at_rest(ax, ay, az):
             return
         if self._loud:
             self._loud = False
@@ -576,11 +592,12 @@ class GaitEngine:
             self._push_t = self.now
         elif w > _W_SWING and self._push_min < -_W_PUSH:
             self._start_swing()
-        elif e < _E_QUIET:
+        elif self._push_min and ticks_diff(self.now, self._push_t) > _PUSH_STALE:
             self._push_min = 0
 
     def _start_swing(self):
         self._state = _S_SWING
+        self._jerk_level = _JERK_MIN
         self._t_state = self.now
         self._w_peak = 0
         self._ang_min = self._ang
@@ -597,21 +614,26 @@ class GaitEngine:
             self._state = _S_TERMINAL
             self._ang_max = ang
             self._zc_ok = False
-            self._jerk_level = 0
+            self._zc_arm = False
+            self._resting = False
         if ticks_diff(self.now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
-    def _terminal(self, w, e, jerk):
+    def _terminal(self, w, e, jerk, ax, ay, az):
         now = self.now
         ang = self._ang
         if ang > self._ang_max:
             self._ang_max = ang
-        # Heel strike: the toe-up rotation reverses (w crosses zero downwards).
-        if self._w_prev > 0 >= w:
+        # Heel strike: a real toe-up rotation (not noise around zero) reverses.
+        if w > _W_ZC_ARM:
+            self._zc_arm = True
+        elif w <= 0 and self._zc_arm:
+            self._zc_arm = False
             self._zc_t = now
             self._zc_ang = ang
             self._zc_ok = True
-        thr = self._jerk_level << 2
+        level = self._jerk_level
+        thr = level + level + level
         if thr < _JERK_MIN:
             thr = _JERK_MIN
         if jerk > thr:
@@ -622,11 +644,21 @@ class GaitEngine:
                 half = (self._dt * self._jlag) >> 1
                 self._contact(ticks_add(now, -half), ang - ((((w * self._scale) >> 14) * self._jlag) >> 1))
             return
-        self._jerk_level += (jerk - self._jerk_level) >> 3
-        if e < _E_QUIET and self._zc_ok and ticks_diff(now, self._zc_t) > _ZC_WINDOW:
-            # A soft landing that never rang: the foot is down since the reversal.
-            self._contact(self._zc_t, self._zc_ang)
-        elif ticks_diff(now, self._t_state) > _MAX_SWING:
+        self._jerk_level = level + ((jerk - level) >> 3)
+        if e < _E_QUIET and self._at_rest(ax, ay, az):
+            # A soft landing that never rang: the foot has been at rest for a while.
+            if not self._resting:
+                self._resting = True
+                self._rest_t = now
+            elif ticks_diff(now, self._rest_t) > _REST_US:
+                if self._zc_ok and ticks_diff(self._rest_t, self._zc_t) < _ZC_REST:
+                    self._contact(self._zc_t, self._zc_ang)
+                else:
+                    self._contact(self._rest_t, ang)
+                return
+        else:
+            self._resting = False
+        if ticks_diff(now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
     def _contact(self, ic_t, ic_ang):
