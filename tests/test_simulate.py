@@ -4,7 +4,7 @@ import pytest
 
 from podtools import cli, podcsv
 from podtools.errors import PodError
-from podtools.simulate import MOUNTS, SCENARIOS, simulate
+from podtools.simulate import MOUNTS, SCENARIOS, foot_pitch, simulate
 
 G_COUNTS = 2048.0       # counts per g at +-16 g
 DPS_COUNTS = 16.4       # counts per deg/s at +-2000 dps
@@ -211,3 +211,32 @@ def test_cli_bad_scenario(tmp_path, capsys):
     assert err.startswith("pod: ") and "moonwalk" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
     assert cli.main(["simulate", "--scenario", "run", "--out", str(tmp_path / "x.csv"), "--speed", "12"]) == 1
+
+
+@pytest.mark.parametrize("scenario,opts", [("walk", {}), ("rearfoot", dict(speed=4.5)),
+                                           ("forefoot", dict(speed=3.0, cadence=185))])
+def test_pitch_through_the_gait_cycle(scenario, opts):
+    t_us, theta, rate = foot_pitch(scenario, seed=16, rate_hz=1000, duration=20, **opts)
+    _, events = simulate(scenario, seed=16, rate_hz=1000, duration=20, **opts)
+    run = scenario != "walk"
+    for e in events[1:-1]:
+        ic = int(np.argmin(np.abs(t_us - e["ic_us"])))
+        tc = int(np.argmin(np.abs(t_us - e["tc_us"])))
+        assert theta[ic] == pytest.approx(e["strike_angle_deg"], abs=0.2)
+        a = e["strike_angle_deg"]
+        # IC is an extremum: toe-up rotation reverses (heel strike) or the heel drops (forefoot)
+        if a > 8:
+            assert theta[ic] >= theta[ic - 15:ic + 15].max() - 0.05
+            assert rate[ic:ic + 60].min() < -150            # slaps down to flat
+        elif a < -1.6:
+            assert theta[ic] <= theta[ic - 15:ic + 15].min() + 0.05
+            assert rate[ic:ic + 60].max() > 60              # heel drops
+        # foot flat in mid-stance
+        mid = ic + int(e["contact_ms"] * (0.37 if run else 0.4))
+        assert abs(theta[mid]) < 0.01 and abs(rate[mid]) < 0.01
+        # toe-off: steep, at the peak toe-down rate, which reverses within 40 ms
+        assert (-72 if run else -68) < theta[tc] < -28
+        assert rate[tc] <= 0.98 * rate[tc - 60:tc + 60].min()      # 1 ms grid
+        assert rate[tc + 41] > 0
+        swing_peak = rate[tc:ic].max()
+        assert (550 if run else 280) < swing_peak < (1150 if run else 480)

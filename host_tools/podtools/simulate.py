@@ -114,11 +114,14 @@ class Knots:
 
 def _quintic_coefficients(t, y, v, a):
     """Per-segment coefficients c0..c5 of y(tau) = sum c_k tau^k matching both ends."""
-    h = np.diff(t)
-    d = np.diff(y)
-    v0, v1, a0, a1 = v[:-1], v[1:], a[:-1], a[1:]
+    return _segment_coefficients(np.diff(t), y[:-1], y[1:], v[:-1], v[1:], a[:-1], a[1:])
+
+
+def _segment_coefficients(h, y0, y1, v0, v1, a0, a1):
+    """Quintic coefficients (S x 6) for segments of length h from (y0, v0, a0) to (y1, v1, a1)."""
+    d = y1 - y0
     c = np.empty((len(h), 6))
-    c[:, 0] = y[:-1]
+    c[:, 0] = y0
     c[:, 1] = v0
     c[:, 2] = a0 / 2
     c[:, 3] = (20 * d - (8 * v1 + 12 * v0) * h - (3 * a0 - a1) * h ** 2) / (2 * h ** 3)
@@ -358,7 +361,7 @@ class Scene:
             C = T * rng.normal(0.61, 0.01)
             return dict(T=T, C=C, strike=strike, D_ff=C * rng.uniform(0.15, 0.2), f_ho=rng.uniform(0.55, 0.65),
                         phi=float(np.clip(rng.normal(-57, 3), -65, -50)), kappa=rng.uniform(1.7, 2.1),
-                        alpha_n=rng.uniform(3.0, 4.5), d1=rng.uniform(0.03, 0.045), dp=rng.uniform(0.025, 0.035),
+                        alpha_n=rng.uniform(3.0, 4.5), d1=rng.uniform(0.025, 0.04), dp=rng.uniform(0.025, 0.035),
                         w_swing=rng.uniform(320, 430), lam=rng.uniform(0.4, 0.6),
                         lift=rng.uniform(0.10, 0.15), delta=0.0)
         C = (0.30 - 0.0325 * (speed - 2.0)) * (1 + rng.normal(0, 0.03))
@@ -466,33 +469,7 @@ class Scene:
         p = np.stack([px, gys[k], pz], axis=1)
         a = np.stack([ax, np.zeros(n), az], axis=1)
         del vx, vz
-        for f in self.flights:
-            i0, i1 = np.searchsorted(ts, [f["t0"], f["t1"]])
-            if i1 <= i0:
-                continue
-            tt = ts[i0:i1]
-            kn = [Knots() for _ in range(3)]
-            for j in range(3):
-                kn[j].add(f["t0"], f["start"][0][j], f["start"][1][j], f["start"][2][j])
-                kn[j].add(f["t1"], f["end"][0][j], f["end"][1][j], f["end"][2][j])
-            h = f["t1"] - f["t0"]
-            u = (tt - f["t0"]) / h
-            for j in range(3):
-                y, _, yy = kn[j].evaluate(tt)
-                p[i0:i1, j] = y
-                a[i0:i1, j] = yy
-            b, _, bb = _bump(_LIFT, u, h)
-            p[i0:i1, 2] += f["lift"] * b
-            a[i0:i1, 2] += f["lift"] * bb
-            sv, sd, sdd = _bump(_SWAY, u, h)
-            a[i0:i1, 1] += f["sway"] * sdd
-            # out-of-plane wobble in the air (deg -> rad)
-            ro[i0:i1] += f["roll"] * RAD * sv
-            dro[i0:i1] += f["roll"] * RAD * sd
-            ddro[i0:i1] += f["roll"] * RAD * sdd
-            ya[i0:i1] += f["yaw"] * RAD * sv
-            dya[i0:i1] += f["yaw"] * RAD * sd
-            ddya[i0:i1] += f["yaw"] * RAD * sdd
+        self._render_flights(ts, p, a, (ro, dro, ddro), (ya, dya, ddya))
 
         # orientation R = Rz(yaw) Ry(beta) Rx(roll), beta = -theta (toe-up positive)
         be, dbe, ddbe = -th, -dth, -ddth
@@ -526,6 +503,41 @@ class Scene:
         self._add_impacts(ts, f, gyro)
         # body (foot) frame -> sensor frame: v_sensor = M^T v_foot
         return f @ mount, gyro @ mount
+
+    def _render_flights(self, ts, p, a, roll, yaw):
+        """Overwrite heel position/acceleration in the air; add lift, sway and wobble (in place)."""
+        if not self.flights:
+            return
+        fl = self.flights
+        t0 = np.array([f["t0"] for f in fl])
+        t1 = np.array([f["t1"] for f in fl])
+        i0, i1 = np.searchsorted(ts, t0), np.searchsorted(ts, t1)
+        n = np.maximum(i1 - i0, 0)
+        j = np.repeat(np.arange(len(fl)), n)                      # flight of each airborne sample
+        idx = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(i0, n)
+        h = t1 - t0
+        tau = ts[idx] - t0[j]
+        u = tau / h[j]
+        for ax in range(3):
+            start = [np.array([f["start"][k][ax] for f in fl]) for k in range(3)]
+            end = [np.array([f["end"][k][ax] for f in fl]) for k in range(3)]
+            c = _segment_coefficients(h, start[0], end[0], start[1], end[1], start[2], end[2])
+            y, _, yy = _horner(c[j], tau)
+            p[idx, ax] = y
+            a[idx, ax] = yy
+        hj = h[j]
+        b, _, bb = _bump(_LIFT, u, hj)
+        lift = np.array([f["lift"] for f in fl])[j]
+        p[idx, 2] += lift * b
+        a[idx, 2] += lift * bb
+        sv, sd, sdd = _bump(_SWAY, u, hj)
+        a[idx, 1] += np.array([f["sway"] for f in fl])[j] * sdd
+        # out-of-plane wobble in the air (deg -> rad)
+        for ch, key in ((roll, "roll"), (yaw, "yaw")):
+            amp = np.array([f[key] for f in fl])[j] * RAD
+            ch[0][idx] += amp * sv
+            ch[1][idx] += amp * sd
+            ch[2][idx] += amp * sdd
 
     def _impact(self, t, peak, freq, decay, fore, gyro_dps):
         """A damped ringing from t: peak g mostly along the foot's vertical, some fore-aft
@@ -724,14 +736,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     scene_seq, mount_seq, error_seq = np.random.SeedSequence(seed).spawn(3)
     rng = np.random.default_rng(error_seq)
     scene = Scene(np.random.default_rng(scene_seq))
-    for kind, t0, t1, profile in _scenario_plan(scenario, duration, speed, cadence, strike):
-        t0 = max(t0, scene.pitch.t[-1])
-        if t1 - t0 < 0.5:
-            continue
-        if kind in ("walk", "run"):
-            scene.gait(t0, t1, kind, profile)
-        else:
-            scene.still(t0, t1, kind)
+    _build(scene, scenario, duration, options)
 
     n = int(math.floor(duration * rate_hz)) + 1
     t_us = np.rint(np.arange(n) * (1e6 / rate_hz)).astype(np.int64)
@@ -750,6 +755,29 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     rec = podcsv.Recording(t_us=t_us, imu=imu, rate_hz=rate_hz, source="pod simulate (%s, seed %d)" %
                            (SCENARIOS[scenario], seed), meta=meta)
     return rec, _truth_rows(scene.truth, duration)
+
+
+def foot_pitch(scenario, seed=0, rate_hz=200.0, **options):
+    """The true foot pitch of ``simulate(scenario, seed, ...)`` at its sample times:
+    (t_us, theta deg, rate deg/s), toe-up positive. For tests and plots."""
+    rec, _ = simulate(scenario, seed=seed, rate_hz=rate_hz, **{**options, "drop": 0.0})
+    scene = Scene(np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0]))
+    duration = options.get("duration") or DEFAULT_DURATION_S[scenario]
+    _build(scene, scenario, duration, options)
+    theta, rate, _ = scene.pitch.evaluate(rec.t_us / 1e6)
+    return rec.t_us, theta, rate
+
+
+def _build(scene, scenario, duration, options):
+    plan = _scenario_plan(scenario, duration, options.get("speed"), options.get("cadence"), options.get("strike"))
+    for kind, t0, t1, profile in plan:
+        t0 = max(t0, scene.pitch.t[-1])
+        if t1 - t0 < 0.5:
+            continue
+        if kind in ("walk", "run"):
+            scene.gait(t0, t1, kind, profile)
+        else:
+            scene.still(t0, t1, kind)
 
 
 def _strike_class(angle):
@@ -788,8 +816,9 @@ def add_arguments(parser):
     parser.add_argument("--duration", type=float, help="length of the recording in seconds")
     parser.add_argument("--speed", type=float, help="speed in m/s (running 2-6, walking 1-1.6)")
     parser.add_argument("--cadence", type=float, help="steps per minute, both feet (running 150-200)")
-    parser.add_argument("--strike", choices=STRIKES, help="foot strike for running scenarios")
-    parser.add_argument("--mount", choices=MOUNTS, default="laces", help="how the pod is clipped on")
+    parser.add_argument("--strike", help="foot strike for running: %s" % "|".join(STRIKES))
+    parser.add_argument("--mount", default="laces", help="how the pod is clipped on: %s (default laces)"
+                        % "|".join(MOUNTS))
     parser.add_argument("--drop", type=float, default=0.0, help="fraction of samples to drop (0-0.5)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
