@@ -76,6 +76,7 @@ _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the revers
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _EXCURSION_MIN = const(25000)  # a real swing lifts the toe by at least 25 deg (mdeg)
 _JERK_MIN = const(2048)  # impact: accel changes by >= 1 g (L1) within ~5 ms
+_WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
 _ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not accelerating
 
@@ -193,6 +194,9 @@ class GaitEngine:
         self._dt = 0
         self._scale = 0  # Q14: mdeg per count per sample = dt_us / 16400
         self._jlag = 1
+        self._wr = [0] * _JRING  # the last pitch rates, for the angular jerk
+        self._wi = 0
+        self._wj_level = 0
         self._jerk_level = 0  # jerk level in terminal swing (EMA): adaptive impact threshold
         # Quiet-to-quiet segments (sign learning).
         self._loud = False
@@ -333,6 +337,9 @@ class GaitEngine:
         else:
             self._idle(w, e)
         self._w_prev = w
+        wi = (self._wi + 1) & (_JRING - 1)
+        self._wi = wi
+        self._wr[wi] = w
         if self._have_ic and self.activity != IDLE and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
             self._set_activity(IDLE)
             self._ic_n = 0
@@ -616,6 +623,7 @@ class GaitEngine:
             self._zc_ok = False
             self._zc_arm = False
             self._resting = False
+            self._wj_level = _WJERK_MIN >> 1
         if ticks_diff(self.now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
@@ -632,11 +640,23 @@ class GaitEngine:
             self._zc_t = now
             self._zc_ang = ang
             self._zc_ok = True
+        # Impact: the accelerometer jumps, or the pitch rate does (the ground stops the
+        # foot and it pivots about the contact: soft forefoot landings ring too little to
+        # see in the accelerometer at 100 Hz, but never fail to turn the foot).
         level = self._jerk_level
         thr = level + level + level
         if thr < _JERK_MIN:
             thr = _JERK_MIN
-        if jerk > thr:
+        # Only a sudden toe-up turn counts: the heel dropping onto the ground after the
+        # forefoot landed. (The swing itself only ever slows its toe-up rotation here.)
+        wj = w - self._wr[(self._wi - self._jlag + 1) & (_JRING - 1)]
+        if wj < 0:
+            wj = 0
+        wlevel = self._wj_level
+        wthr = wlevel << 2
+        if wthr < _WJERK_MIN:
+            wthr = _WJERK_MIN
+        if jerk > thr or wj > wthr:
             if self._zc_ok and ticks_diff(now, self._zc_t) <= _ZC_WINDOW:
                 self._contact(self._zc_t, self._zc_ang)
             else:
@@ -644,6 +664,7 @@ class GaitEngine:
                 half = (self._dt * self._jlag) >> 1
                 self._contact(ticks_add(now, -half), ang - ((((w * self._scale) >> 14) * self._jlag) >> 1))
             return
+        self._wj_level = wlevel + ((wj - wlevel) >> 3)
         self._jerk_level = level + ((jerk - level) >> 3)
         if e < _E_QUIET and self._at_rest(ax, ay, az):
             # A soft landing that never rang: the foot has been at rest for a while.
