@@ -39,7 +39,7 @@ BLOCK_SIZE = 4096
 _EXIT_RESTART = 100
 _PWRON, _HARD = 1, 2
 _KNOWN_BOARD_KEYS = {
-    "I2C_SCL": "i2c_scl", "IMU_ADDR": "imu_addr", "IMU_INT_PIN": "imu_int_pin", "LED_PIN": "led_pin",
+    "I2C_SCL": "i2c_scl", "I2C_SDA": "i2c_sda", "IMU_ADDR": "imu_addr", "IMU_INT_PIN": "imu_int_pin", "LED_PIN": "led_pin",
     "BATTERY_ADC_PIN": "battery_pin", "BATTERY_DIVIDER": "battery_divider", "BUZZER_PIN": "buzzer_pin",
 }
 
@@ -106,6 +106,8 @@ class VirtualPod:
             "flash": str(self.flash), "trace": str(self.trace_path), "block_size": BLOCK_SIZE,
             "speed": "max" if speed in ("max", None) else float(speed), "uid": uid,
             "i2c_faults": list(i2c_faults), "battery": battery or {},
+            # tests/firmware/fake_mpu6050.py is the IMU's register map (shared with the tests)
+            "extra_path": [str(paths.ROOT / "tests" / "firmware")],
         }
         if brownout_at_us is not None:
             self.base_cfg["brownout_at_us"] = brownout_at_us
@@ -145,18 +147,14 @@ class VirtualPod:
         self.stop()
 
     def stop(self):
-        """Power off: close the line (the supervisor halts), then clean up."""
+        """Power off (the process is killed between two bytecodes, never mid-write)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
         proc = self._proc
         if proc is not None and proc.poll() is None:
-            try:
-                proc.stdin.close()
-                proc.wait(2)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
+            proc.kill()
+            proc.wait()
         if self._master is not None:
             os.close(self._master)
             self._master = None

@@ -242,37 +242,6 @@ def battery_mv():
     return 3000
 
 
-# ---- I2C faults on a schedule (world time) ----
-
-
-def i2c_fault(addr):
-    """The fault active now for a transfer to ``addr``: None, "nack", "timeout", "stuck", "unplug"."""
-    faults = CFG.get("i2c_faults")
-    if not faults:
-        return None
-    w = world()
-    for f in faults:
-        if f.get("addr", addr) != addr and f["kind"] != "stuck":
-            continue
-        start = f.get("at_us", 0)
-        if start <= w < start + f.get("dur_us", 1 << 62):
-            if f["kind"] == "stuck" and f.get("cleared_boot") == BOOT["n"]:
-                continue
-            return f["kind"]
-    return None
-
-
-def i2c_unstick():
-    """Nine SCL clocks were sent: clear an active stuck-bus fault."""
-    faults = CFG.get("i2c_faults") or ()
-    w = world()
-    for f in faults:
-        if f["kind"] == "stuck" and f.get("at_us", 0) <= w:
-            if f.get("cleared_boot") != BOOT["n"]:
-                f["cleared_boot"] = BOOT["n"]
-                trace("i2c_unstuck")
-
-
 # ---- the flash: littlefs2 over the image file, with power-cut injection ----
 
 

@@ -1,34 +1,22 @@
-"""A simulated MPU6050 for the virtual pod: register map, 1024-byte FIFO, motion source.
+"""The virtual pod's IMU: the tests' FakeMPU6050 register map, fed on the virtual clock.
 
-The FIFO fills lazily: whenever the firmware touches the chip, every sample due by the
-virtual clock since the last touch is appended (accel, temperature, gyro in the order the
-datasheet gives, as selected by FIFO_EN), at the rate the firmware configured
-(gyro output rate / (1 + SMPLRT_DIV)). A full FIFO drops its oldest bytes and sets
-FIFO_OFLOW, as the chip does with CONFIG.FIFO_MODE = 0.
+The register map, FIFO, interrupts and bus faults are tests/firmware/fake_mpu6050.py (one
+emulation for the dual-runtime tests and the virtual pod). This module only feeds it:
+whenever the firmware touches the bus, every sample due since the last touch (at the rate
+the registers configure, ``period_us()``) is pushed, taken from a ``Source`` on world time
+and rescaled from the recording's full-scale ranges to the configured ones. It also applies
+the launcher's fault schedule to the fake's fault switches.
 
-Samples come from a ``Source``: the launcher's binary recording (int16 LE x 6 per sample on
-a uniform grid, see podtools.vpod.pod.write_imu_bin), or a body at rest when none is given.
-Counts are rescaled from the recording's full-scale ranges to the ones configured.
-
-The device object has the duck-typed I2C-target interface the machine.I2C stand-in
-delegates to: readfrom_mem_into, readfrom_mem, writeto_mem, scan.
+The machine.I2C stand-in delegates each transfer to ``imu().bus``: any object with
+readfrom_mem_into, readfrom_mem, writeto_mem and scan will do.
 """
 
 import _vpod
+import fake_mpu6050
 
-_WHO_AM_I = 0x75
-_SMPLRT_DIV = 0x19
-_CONFIG = 0x1A
 _GYRO_CONFIG = 0x1B
 _ACCEL_CONFIG = 0x1C
-_FIFO_EN = 0x23
-_INT_STATUS = 0x3A
-_ACCEL_XOUT_H = 0x3B
-_USER_CTRL = 0x6A
-_PWR_MGMT_1 = 0x6B
-_FIFO_COUNTH = 0x72
-_FIFO_R_W = 0x74
-_FIFO_SIZE = 1024
+_CATCH_UP_MAX = 520  # more samples than the 1024-byte FIFO holds even 2 bytes each
 _TEMP_COUNTS = -4000  # about 24.8 C: (T - 36.53) * 340
 _CHUNK = 256  # recording samples read per file access
 
@@ -42,7 +30,7 @@ class Source:
         self.n = 0
         self.fs = (16, 2000)
         self.f = None
-        self.base = -1
+        self.base = -1 - _CHUNK  # no chunk loaded yet
         self.buf = bytearray(12 * _CHUNK)
         self.mv = memoryview(self.buf)
         if path:
@@ -73,171 +61,72 @@ class Source:
             out[k] = v - 65536 if v & 0x8000 else v
 
 
-class MPU6050:
-    """The register map and FIFO; ``addr`` is 0x68 (AD0 low) or 0x69."""
+
+
+class Imu:
+    """A FakeMPU6050 on a FakeI2C bus, fed from ``source`` as virtual time passes."""
 
     def __init__(self, source, addr=0x68):
         self.source = source
-        self.addr = addr
-        self.regs = bytearray(128)
-        self.fifo = bytearray(_FIFO_SIZE)
-        self.sample_now = [0] * 6
-        self._power_on()
+        self.mpu = fake_mpu6050.FakeMPU6050(addr)
+        self.mpu.log_writes = False  # a run of hours must not grow a log
+        self.bus = fake_mpu6050.FakeI2C(self.mpu)
+        self.t_next = None  # world us of the next sample
+        self.s = [0] * 6
+        self.active = {}  # fault kind -> active now
 
-    def _power_on(self):
-        r = self.regs
-        for i in range(128):
-            r[i] = 0
-        r[_WHO_AM_I] = 0x68
-        r[_PWR_MGMT_1] = 0x40  # asleep after power-on
-        self.head = 0  # index of the oldest FIFO byte
-        self.count = 0
-        self.t_next = None  # world us of the next sample into the FIFO
-
-    # -- the I2C-target interface --
-
-    def scan(self):
-        return [self.addr]
-
-    def readfrom_mem_into(self, addr, reg, buf):
-        self._fill()
-        n = len(buf)
-        if reg == _FIFO_R_W:
-            for i in range(n):
-                buf[i] = self._pop()
-            return
-        self._latch()
-        r = self.regs
-        for i in range(n):
-            a = reg + i
-            if a == _INT_STATUS:
-                buf[i] = r[a]
-                r[a] = 0  # cleared on read
-            else:
-                buf[i] = r[a & 0x7F]
-
-    def readfrom_mem(self, addr, reg, n):
-        buf = bytearray(n)
-        self.readfrom_mem_into(addr, reg, buf)
-        return bytes(buf)
-
-    def writeto_mem(self, addr, reg, buf):
-        self._fill()
-        for i in range(len(buf)):
-            self._write(reg + i, buf[i])
-
-    # -- the chip --
-
-    def _write(self, reg, v):
-        r = self.regs
-        if reg == _PWR_MGMT_1 and v & 0x80:  # DEVICE_RESET
-            self._power_on()
-            return
-        if reg == _USER_CTRL and v & 0x04:  # FIFO_RESET, self-clearing
-            self.head = self.count = 0
-            v &= ~0x04
-        if reg in (_WHO_AM_I, _INT_STATUS, _FIFO_COUNTH, _FIFO_COUNTH + 1):
-            return  # read-only
-        if reg == _FIFO_R_W:
-            return
-        old_run = self._running()
-        r[reg & 0x7F] = v
-        if self._running() and not old_run:
-            self.t_next = _vpod.world() + self._period()
-        elif not self._running():
-            self.t_next = None
-        elif reg in (_SMPLRT_DIV, _CONFIG):
-            self.t_next = _vpod.world() + self._period()
-
-    def _running(self):
-        r = self.regs
-        return not (r[_PWR_MGMT_1] & 0x40) and r[_USER_CTRL] & 0x40 and r[_FIFO_EN]
-
-    def _period(self):
-        dlpf = self.regs[_CONFIG] & 7
-        out_hz = 8000 if dlpf in (0, 7) else 1000  # gyro output rate, datasheet 4.2
-        return (1 + self.regs[_SMPLRT_DIV]) * 1000000 // out_hz
-
-    def _packet(self):
-        en = self.regs[_FIFO_EN]
-        return (6 if en & 0x08 else 0) + (2 if en & 0x80 else 0) + 2 * ((en >> 4 & 1) + (en >> 5 & 1) + (en >> 6 & 1))
-
-    def _scaled(self, w):
-        s = self.sample_now
-        self.source.sample(w, s)
-        afs = 2 << (self.regs[_ACCEL_CONFIG] >> 3 & 3)  # 2, 4, 8, 16 g
-        gfs = 250 << (self.regs[_GYRO_CONFIG] >> 3 & 3)  # 250 .. 2000 dps
-        rafs, rgfs = self.source.fs
-        for k in range(6):
-            v = s[k] * rafs // afs if k < 3 else s[k] * rgfs // gfs
-            s[k] = 32767 if v > 32767 else -32768 if v < -32768 else v
-        return s
-
-    def _latch(self):
-        # The output registers 0x3B..0x48 hold the latest sample.
-        if self.regs[_PWR_MGMT_1] & 0x40:
-            return
-        s = self._scaled(_vpod.world())
-        r = self.regs
-        vals = (s[0], s[1], s[2], _TEMP_COUNTS, s[3], s[4], s[5])
-        for k in range(7):
-            v = vals[k] & 0xFFFF
-            r[_ACCEL_XOUT_H + 2 * k] = v >> 8
-            r[_ACCEL_XOUT_H + 2 * k + 1] = v & 0xFF
-        r[_INT_STATUS] |= 0x01  # DATA_RDY
-
-    def _push(self, b):
-        if self.count == _FIFO_SIZE:  # full: the oldest byte is overwritten
-            self.fifo[self.head] = b
-            self.head = (self.head + 1) % _FIFO_SIZE
-            self.regs[_INT_STATUS] |= 0x10  # FIFO_OFLOW
-            return
-        self.fifo[(self.head + self.count) % _FIFO_SIZE] = b
-        self.count += 1
-
-    def _pop(self):
-        if self.count == 0:
-            return 0  # the chip returns the last byte read; 0 is as good for a fake
-        b = self.fifo[self.head]
-        self.head = (self.head + 1) % _FIFO_SIZE
-        self.count -= 1
-        return b
-
-    def _fill(self):
-        if self.t_next is None:
-            return
+    def sync(self):
+        """Apply the fault schedule, then push every sample due by now."""
+        if _vpod.CFG.get("i2c_faults"):
+            self._faults()
+        mpu = self.mpu
         w = _vpod.world()
-        if w < self.t_next:
-            self._count_regs()
+        if mpu.asleep() or mpu.unplugged:
+            self.t_next = None
             return
-        period = self._period()
+        period = mpu.period_us()
+        if self.t_next is None:
+            self.t_next = w + period
+            return
+        if w < self.t_next:
+            return
         n = (w - self.t_next) // period + 1
-        pkt = self._packet()
-        keep = _FIFO_SIZE // pkt + 2
-        if n > keep:  # long unattended: only the last samples can still be in the FIFO
-            self.t_next += (n - keep) * period
-            n = keep
-            self.regs[_INT_STATUS] |= 0x10
-        en = self.regs[_FIFO_EN]
+        if n > _CATCH_UP_MAX:  # unattended for long: only the newest can still be in the FIFO
+            self.t_next += (n - _CATCH_UP_MAX) * period
+            n = _CATCH_UP_MAX
+        s = self.s
+        regs = mpu.regs
+        afs = 2 << (regs[_ACCEL_CONFIG] >> 3 & 3)  # 2, 4, 8, 16 g
+        gfs = 250 << (regs[_GYRO_CONFIG] >> 3 & 3)  # 250 .. 2000 dps
+        rafs, rgfs = self.source.fs
         for _ in range(n):
-            s = self._scaled(self.t_next)
-            if en & 0x08:
-                for k in range(3):
-                    self._push(s[k] >> 8 & 0xFF)
-                    self._push(s[k] & 0xFF)
-            if en & 0x80:
-                self._push(_TEMP_COUNTS >> 8 & 0xFF)
-                self._push(_TEMP_COUNTS & 0xFF)
-            for k in range(3):
-                if en & (0x40 >> k):
-                    self._push(s[3 + k] >> 8 & 0xFF)
-                    self._push(s[3 + k] & 0xFF)
+            self.source.sample(self.t_next, s)
+            for k in range(6):
+                v = s[k] * rafs // afs if k < 3 else s[k] * rgfs // gfs
+                s[k] = 32767 if v > 32767 else -32768 if v < -32768 else v
+            mpu.push(s[0], s[1], s[2], s[3], s[4], s[5], _TEMP_COUNTS)
             self.t_next += period
-        self._count_regs()
 
-    def _count_regs(self):
-        self.regs[_FIFO_COUNTH] = self.count >> 8
-        self.regs[_FIFO_COUNTH + 1] = self.count & 0xFF
+    def _faults(self):
+        w = _vpod.world()
+        now = {"nack": False, "unplug": False, "timeout": False}
+        for f in _vpod.CFG["i2c_faults"]:
+            start = f.get("at_us", 0)
+            on = start <= w < start + f.get("dur_us", 1 << 62)
+            if f["kind"] == "stuck":
+                if on and not f.get("fired"):
+                    f["fired"] = True
+                    self.bus.stuck_bus = True
+                    _vpod.trace("i2c_fault", kind="stuck")
+            elif on:
+                now[f["kind"]] = True
+        for kind, on in now.items():
+            if self.active.get(kind, False) != on:
+                self.active[kind] = on
+                _vpod.trace("i2c_fault", kind=kind, on=1 if on else 0)
+        self.mpu.nack = now["nack"]
+        self.mpu.unplugged = now["unplug"]
+        self.bus.timeout = now["timeout"]
 
     def motion_after(self, w_us, limit_us, threshold_counts=400):
         """World time of the first sample after ``w_us`` whose acceleration differs from the
@@ -254,3 +143,13 @@ class MPU6050:
             prev, cur = cur, prev
             t += step
         return None
+
+
+_imu = []
+
+
+def imu():
+    """The pod's one IMU, built at first use from the launcher's configuration."""
+    if not _imu:
+        _imu.append(Imu(Source(_vpod.CFG.get("imu")), _vpod.CFG.get("imu_addr", 0x68)))
+    return _imu[0]

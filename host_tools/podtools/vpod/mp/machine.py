@@ -11,6 +11,7 @@ board's divider), RTC, WDT, Timer (callbacks run on the virtual clock), sleep an
 """
 
 import _vpod
+import _vpod_mpu
 from _vpod import DEEPSLEEP_RESET, HARD_RESET, PWRON_RESET, SOFT_RESET, WDT_RESET  # noqa: F401
 
 # machine.wake_reason() values on the ESP32 port.
@@ -20,8 +21,6 @@ TIMER_WAKE = 4
 TOUCHPAD_WAKE = 5
 ULP_WAKE = 6
 
-_ENODEV = 19  # OSError numbers the ESP32's I2C driver raises
-_ETIMEDOUT = 116
 _freq = [160000000]
 _irq_state = [True]
 
@@ -87,12 +86,9 @@ def deepsleep(ms=None):
     sleep_us, wake = limit, TIMER_WAKE if ms else 0
     ext0 = _vpod.CFG.get("_ext0")
     if ext0 is not None and _vpod.CFG.get("imu_int_pin") in (ext0, None):
-        from _vpod_mpu import MPU6050  # noqa: F401 - the device is built in I2C below
-        dev = _devices().get(_vpod.CFG.get("imu_addr", 0x68))
-        if dev is not None:
-            t = dev.motion_after(_vpod.world(), limit)
-            if t is not None:
-                sleep_us, wake = t - _vpod.world(), EXT0_WAKE
+        t = _vpod_mpu.imu().motion_after(_vpod.world(), limit)
+        if t is not None:
+            sleep_us, wake = t - _vpod.world(), EXT0_WAKE
     _vpod.CFG["_wake"] = wake
     raise _vpod.Reset(DEEPSLEEP_RESET, "deepsleep", sleep_us)
 
@@ -129,7 +125,6 @@ class Pin:
         self._val = 0
         self._handler = None
         self._trigger = 0
-        self._toggles = 0
         self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None, **kw):
@@ -141,17 +136,24 @@ class Pin:
             self.value(value)
         _pins[self.id] = self
 
+    def _line(self):
+        # The I2C pins are the simulated bus's lines (bus recovery clocks them by hand).
+        cfg = _vpod.CFG
+        if self.id == cfg.get("i2c_scl"):
+            return _vpod_mpu.imu().bus.pins()[0]
+        if self.id == cfg.get("i2c_sda"):
+            return _vpod_mpu.imu().bus.pins()[1]
+        return None
+
     def value(self, v=None):
+        line = self._line()
+        if line is not None:
+            return line.value(v)
         if v is None:
             return self._val
         v = 1 if v else 0
         if v != self._val:
             self._val = v
-            if self.id == _vpod.CFG.get("i2c_scl") and v:
-                self._toggles += 1
-                if self._toggles >= 9:  # nine clocks free a slave holding SDA low
-                    self._toggles = 0
-                    _vpod.i2c_unstick()
             if self.id == _vpod.CFG.get("led_pin"):
                 _vpod.trace("led", on=v)
 
@@ -174,33 +176,14 @@ class Pin:
             self._handler(self)
 
 
-# ---- I2C ----
-
-_dev_table = {}
-
-
-def _devices():
-    if not _dev_table:
-        import _vpod_mpu
-        src = _vpod_mpu.Source(_vpod.CFG.get("imu"))
-        addr = _vpod.CFG.get("imu_addr", 0x68)
-        _dev_table[addr] = _vpod.CFG.get("_imu_factory", _vpod_mpu.MPU6050)(src, addr)
-    return _dev_table
-
-
-def attach(addr, device):
-    """Wire another simulated I2C target (any object with readfrom_mem_into,
-    readfrom_mem, writeto_mem, scan) onto every bus at ``addr``."""
-    _devices()[addr] = device
+# ---- I2C: transfers go to the simulated bus (tests/firmware/fake_mpu6050.FakeI2C) ----
 
 
 class I2C:
-    """A bus with simulated targets; a transfer costs its bus time on the virtual clock."""
+    """A bus with the simulated MPU6050; a transfer costs its bus time on the virtual clock."""
 
     def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000):
         self.freq = freq
-        self.scl = scl
-        self.sda = sda
 
     def init(self, *, scl=None, sda=None, freq=400000, timeout=50000):
         self.freq = freq
@@ -208,30 +191,18 @@ class I2C:
     def deinit(self):
         pass
 
-    def _target(self, addr, nbytes):
+    def _bus(self, nbytes):
         # Address + register + repeated start + data: about 9 clocks a byte.
         _vpod.CLOCK.advance((3 + nbytes) * 9 * 1000000 // self.freq)
-        fault = _vpod.i2c_fault(addr)
-        if fault is not None:
-            _vpod.trace("i2c_fault", kind=fault, addr=addr)
-            if fault in ("stuck", "timeout"):
-                raise OSError(_ETIMEDOUT)
-            raise OSError(_ENODEV)
-        dev = _devices().get(addr)
-        if dev is None:
-            raise OSError(_ENODEV)
-        return dev
+        imu = _vpod_mpu.imu()
+        imu.sync()
+        return imu.bus
 
     def scan(self):
-        _vpod.CLOCK.advance(128 * 9 * 1000000 // self.freq)
-        found = []
-        for addr in sorted(_devices()):
-            if _vpod.i2c_fault(addr) is None:
-                found.append(addr)
-        return found
+        return self._bus(125).scan()
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
-        self._target(addr, len(buf)).readfrom_mem_into(addr, memaddr, buf)
+        self._bus(len(buf)).readfrom_mem_into(addr, memaddr, buf)
 
     def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
         buf = bytearray(nbytes)
@@ -239,23 +210,7 @@ class I2C:
         return bytes(buf)
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
-        self._target(addr, len(buf)).writeto_mem(addr, memaddr, buf)
-
-    def writeto(self, addr, buf, stop=True):
-        dev = self._target(addr, len(buf))
-        if len(buf) > 1:
-            dev.writeto_mem(addr, buf[0], memoryview(buf)[1:])
-        elif len(buf) == 1:
-            self._reg = buf[0]
-        return len(buf)
-
-    def readfrom_into(self, addr, buf, stop=True):
-        self._target(addr, len(buf)).readfrom_mem_into(addr, getattr(self, "_reg", 0), buf)
-
-    def readfrom(self, addr, nbytes, stop=True):
-        buf = bytearray(nbytes)
-        self.readfrom_into(addr, buf)
-        return bytes(buf)
+        self._bus(len(buf)).writeto_mem(addr, memaddr, buf)
 
 
 class SoftI2C(I2C):

@@ -33,13 +33,15 @@ for _p in _CFG.get("extra_path", ()):
     sys.path.append(_p)
 import time  # noqa: E402,F401 - the virtual clock's time module, kept in sys.modules
 
-import _vpod_mpu  # noqa: E402,F401
+import _vpod_mpu  # noqa: E402
+
+_vpod_mpu.imu()  # opens the recording while the host's files are still reachable
 import esp32  # noqa: E402
 import machine  # noqa: E402
 
 _out = sys.stdout.buffer
 _in = sys.stdin.buffer
-_ME = __file__
+_ME = __file__.rsplit("/", 1)[0] + "/"  # frames of the "ROM" are not shown, as C has none
 _FRIENDLY = 0
 _RAW = 1
 _SOFT = 2  # the REPL asked for a soft reboot

@@ -1,0 +1,232 @@
+"""The virtual pod, driven as a real ESP32 is: by the real mpremote over its serial port.
+
+Host-only (CPython + pytest). Each test starts its own pod on a pseudo-terminal; files go
+on its littlefs flash image. Power-cut fuzzing runs a handful of random cut points here;
+``VPOD_FUZZ_CUTS=150 pytest tests/test_vpod.py -k fuzz`` runs a longer campaign.
+"""
+
+import datetime
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from podtools.podcsv import Recording
+from podtools.vpod import VirtualPod
+
+MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
+
+pytestmark = pytest.mark.skipif(not Path(MPREMOTE).exists(), reason="mpremote not installed")
+
+
+def mpr(pod, *args, timeout=30, check=True):
+    """Run ``mpremote connect PORT ARGS...``; returns its stdout as text."""
+    r = subprocess.run([MPREMOTE, "connect", pod.port, *args], capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError("mpremote %s failed (%d): %s %s" % (args, r.returncode, r.stdout, r.stderr))
+    return r.stdout
+
+
+def boots(pod):
+    return [e for e in pod.trace_events("boot")]
+
+
+def test_ls_cp_exec_run(tmp_path):
+    src = tmp_path / "data.txt"
+    src.write_bytes(bytes(range(256)) * 20)  # binary, 5 KB: several raw-paste windows
+    script = tmp_path / "script.py"
+    script.write_text("import os\nprint('files', sorted(os.listdir('/')))\n")
+    with VirtualPod(speed=1) as pod:
+        assert "boot.py" in mpr(pod, "ls")  # a fresh flash is formatted with a boot.py
+        mpr(pod, "cp", str(src), ":data.txt")
+        assert "5120 data.txt" in mpr(pod, "ls")
+        back = tmp_path / "back.txt"
+        mpr(pod, "cp", ":data.txt", str(back))
+        assert back.read_bytes() == src.read_bytes()
+        assert mpr(pod, "exec", "print(6 * 7)").strip() == "42"
+        assert "files ['boot.py', 'data.txt']" in mpr(pod, "run", str(script))
+        out = subprocess.run([MPREMOTE, "connect", pod.port, "exec", "1/0"], capture_output=True, text=True,
+                             timeout=20)
+        assert out.returncode == 1 and "ZeroDivisionError" in out.stdout + out.stderr
+        # the platform answers as an ESP32 would for the modules the firmware uses
+        assert mpr(pod, "exec", "import machine; print(len(machine.unique_id()), machine.freq())").split() == [
+            "6", "160000000"]
+
+
+def test_rtc_set_then_read_back():
+    with VirtualPod(speed=1) as pod:
+        mpr(pod, "rtc", "--set")
+        out = mpr(pod, "rtc")
+        t = eval(out.strip())  # (year, month, day, weekday, hour, minute, second, subsecond)
+        got = datetime.datetime(t[0], t[1], t[2], t[4], t[5], t[6])
+        assert abs((got - datetime.datetime.now()).total_seconds()) < 5
+        assert t[3] == got.weekday()
+        # time.time() is the same clock on the ESP32's 2000 epoch
+        secs = int(mpr(pod, "exec", "import time; print(time.time())"))
+        assert abs(secs + 946684800 - (got - datetime.datetime(1970, 1, 1)).total_seconds()) < 5
+
+
+MAIN_LOOP = """
+import time
+with open('runs.txt', 'a') as f:
+    f.write('run\\n')
+print('main.py started')
+while True:
+    time.sleep_ms(20)
+"""
+
+
+def test_main_runs_at_reset_ctrl_c_stops_it_soft_reset_reruns_it(tmp_path):
+    main = tmp_path / "main.py"
+    main.write_text(MAIN_LOOP)
+    with VirtualPod(speed=1) as pod:
+        mpr(pod, "cp", str(main), ":main.py")
+        mpr(pod, "reset")  # hard reset: a new boot runs main.py, which never ends
+        pod.wait_for(lambda ev: any(e["ev"] == "boot" and e["cause"] == 2 for e in ev))
+        pod.wait_output("main.py started")
+        # mpremote's Ctrl-C interrupts main.py, then it works as usual
+        assert "main.py" in mpr(pod, "ls")
+        assert b"KeyboardInterrupt" in pod.output
+        assert mpr(pod, "fs", "cat", "runs.txt").count("run") == 1
+        # Ctrl-D at the friendly prompt: soft reboot, main.py runs again in the same process
+        with serial.Serial(pod.port, 115200, timeout=0.2) as s:
+            s.write(b"\r\x03\x03")
+            time.sleep(0.3)
+            s.read(10000)
+            s.write(b"\x04")
+            seen = b""
+            end = time.monotonic() + 10
+            while b"main.py started" not in seen and time.monotonic() < end:
+                seen += s.read(1000)
+            assert b"MPY: soft reboot" in seen and b"main.py started" in seen
+        assert mpr(pod, "fs", "cat", "runs.txt").count("run") == 2
+        assert pod.boots == 2  # one hard reset, every soft reset stayed in the process
+        assert mpr(pod, "resume", "exec", "import machine; print(machine.reset_cause())").strip() == "5"
+
+
+def test_files_survive_a_restart_of_the_launcher(tmp_path):
+    image = tmp_path / "pod.img"
+    with VirtualPod(flash=image, speed=1) as pod:
+        mpr(pod, "exec", "with open('kept.txt', 'w') as f: f.write('still here')")
+    with VirtualPod(flash=image, speed=1) as pod:
+        assert mpr(pod, "fs", "cat", "kept.txt") == "still here"
+        assert [e["fs"] for e in boots(pod) if not e["soft"]] == ["mounted"]
+
+
+def test_imu_fifo_fills_from_the_recording_at_the_configured_rate():
+    n = 2000
+    t_us = np.arange(n, dtype=np.int64) * 5000  # 200 Hz
+    imu = np.zeros((n, 6), dtype=np.int16)
+    imu[:, 0] = np.arange(n)  # ax counts = sample index: easy to check
+    imu[:, 2] = 2048
+    rec = Recording(t_us=t_us, imu=imu, rate_hz=200.0)
+    code = (
+        "import machine, time, struct\n"
+        "i2c = machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21), freq=400000)\n"
+        "print('scan', i2c.scan())\n"
+        "w = lambda r, v: i2c.writeto_mem(0x68, r, bytes((v,)))\n"
+        "w(0x6B, 0x01); w(0x1A, 0x01); w(0x19, 4); w(0x1C, 0x18); w(0x1B, 0x18)\n"
+        "w(0x23, 0x78); w(0x6A, 0x44)\n"
+        "time.sleep_ms(100)\n"
+        "c = i2c.readfrom_mem(0x68, 0x72, 2)\n"
+        "count = c[0] << 8 | c[1]\n"
+        "data = i2c.readfrom_mem(0x68, 0x74, count)\n"
+        "ax = [struct.unpack('>h', data[i:i + 2])[0] for i in range(0, count, 12)]\n"
+        "print('count', count, 'ax', ax[0], ax[-1])\n"
+    )
+    with VirtualPod(recording=rec, speed="max") as pod:
+        out = mpr(pod, "exec", code)
+    words = out.split()
+    assert words[:3] == ["scan", "[104]", "count"]
+    count, first, last = int(words[3]), int(words[5]), int(words[6])
+    assert count == 20 * 12  # 100 ms at 200 Hz, 12 bytes a sample (accel + gyro)
+    assert last - first == 19  # consecutive recording samples
+
+
+CLICKS = """
+import esp32, machine, time
+rmt = esp32.RMT(0, pin=machine.Pin(25), clock_div=80, tx_carrier=(2700, 50, 1))
+period = 60000000 // 180  # 180 clicks a minute
+t = time.ticks_us()
+for i in range(%d):
+    t = time.ticks_add(t, period)
+    d = time.ticks_diff(t, time.ticks_us())
+    if d > 0:
+        time.sleep_us(d)
+    rmt.write_pulses((15000, 100), 1)  # a 15 ms click (1 us ticks)
+print('clicks done')
+"""
+
+
+def test_a_virtual_hour_of_metronome_clicks_keeps_time(tmp_path):
+    clicks = 180 * 60  # one hour
+    main = tmp_path / "main.py"
+    main.write_text(CLICKS % clicks)
+    t0 = time.monotonic()
+    with VirtualPod(speed="max") as pod:
+        mpr(pod, "cp", str(main), ":main.py")
+        mpr(pod, "reset")
+        pod.wait_for(lambda ev: any(e["ev"] == "main_done" and e["boot"] == 1 for e in ev), timeout=40)
+        on = [e["w"] for e in pod.trace_events("buzz") if e["on"] == 1 and e["boot"] == 1]
+    assert time.monotonic() - t0 < 40
+    assert len(on) == clicks
+    onsets = np.array(on) - on[0]
+    ideal = np.arange(clicks) * (60000000 // 180)
+    assert np.max(np.abs(onsets - ideal)) <= 2000  # +-2 ms, no drift over the hour
+
+
+FUZZ_MAIN = """
+import os
+try:
+    with open('log.txt') as f:
+        lines = f.read().split('\\n')
+except OSError:
+    lines = ['']
+whole = lines[:-1]
+ok = all(int(x) == i for i, x in enumerate(whole))
+print('CHECK', 'ok' if ok else 'BAD', len(whole))
+n = len(whole)
+while True:
+    with open('log.txt', 'a') as f:
+        f.write('%d\\n' % n)
+    n += 1
+    if n % 5 == 0:
+        with open('big%d.bin' % (n % 3), 'w') as f:
+            f.write('x' * 3000)
+    if n % 7 == 0:
+        try:
+            os.remove('big%d.bin' % ((n + 1) % 3))
+        except OSError:
+            pass
+"""
+
+
+def test_power_cut_fuzz_always_boots_and_mounts(tmp_path):
+    cuts = int(os.environ.get("VPOD_FUZZ_CUTS", "8"))
+    rng = random.Random(int(os.environ.get("VPOD_FUZZ_SEED", "5")))
+    image = tmp_path / "pod.img"
+    main = tmp_path / "main.py"
+    main.write_text(FUZZ_MAIN)
+    with VirtualPod(flash=image, speed=1) as pod:
+        mpr(pod, "cp", str(main), ":main.py")
+    points = [rng.randint(1, 120) for _ in range(cuts)]
+    t0 = time.monotonic()
+    with VirtualPod(flash=image, speed="max", power_cuts=points) as pod:
+        pod.wait_for(lambda ev: sum(1 for e in ev if e["ev"] == "boot") > cuts, timeout=20 + cuts)
+        pod.wait_output(b"CHECK", timeout=5)
+        time.sleep(0.2)
+        checks = [ln.split() for ln in pod.output.decode(errors="replace").splitlines() if ln.startswith("CHECK")]
+        events = pod.trace_events()
+    elapsed = time.monotonic() - t0
+    assert len([e for e in events if e["ev"] == "power_cut"]) == cuts
+    assert [e["fs"] for e in events if e["ev"] == "boot"] == ["mounted"] * (cuts + 1)  # never reformatted
+    assert len(checks) >= cuts + 1 and all(c[1] == "ok" for c in checks), checks
+    counts = [int(c[2]) for c in checks]
+    assert counts == sorted(counts)  # nothing committed is ever lost
+    print("%d power cuts in %.1f s" % (cuts, elapsed))
