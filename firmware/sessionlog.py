@@ -21,6 +21,10 @@ and the caller stops recording and signals it. A power cut loses at most the rec
 written: every record is written with one ``write`` and flushed (on littlefs ``flush``
 commits the file), and a torn record at the end of a file is detected by its CRC.
 
+Reading: ``read_session(path)`` / ``parse_records(data)`` build a dict per record (the
+laptop; an hour is 360 intervals, too many dicts for the pod's heap); on the pod
+``scan_session(path)`` gives the same verdict with a 128-byte buffer.
+
 File names: ``<dir>/S000123-7f3a.pod`` while unsynced, renamed to ``S000123-7f3a.synced``
 by ``mark_synced`` once the laptop has imported it (a rename is atomic on littlefs, costs
 no data block, and survives a power cut either way). ``S000123`` is a persisted counter
@@ -371,6 +375,44 @@ def read_session(path):
     if records and records[0]["type"] != "header":
         problem = "first record is not a header" + ("; " + problem if problem else "")
     return records, problem
+
+
+def scan_session(path):
+    """Check a session file on the pod with a 128-byte buffer: ``(n_records, end, problem, last_type)``.
+
+    The same verdict as ``parse_records`` (``end`` is where good data stops, ``problem`` None
+    when clean, ``last_type`` the type code of the last good record, FOOTER when it was
+    closed) without holding the file or any record in memory.
+    """
+    buf = bytearray(128)
+    mv = memoryview(buf)
+    n = last = pos = 0
+    with open(path, "rb") as f:
+        while True:
+            got = f.readinto(mv[0:_FRAME]) or 0
+            if got == 0:
+                return n, pos, None, last
+            if got < _FRAME:
+                return n, pos, "truncated record frame at offset %d" % pos, last
+            if buf[0] != MAGIC:
+                return n, pos, "bad magic 0x%02x at offset %d" % (buf[0], pos), last
+            rtype = buf[1]
+            left = buf[2] | (buf[3] << 8)
+            size = _FRAME + left + _CRC
+            c = crc32(mv[0:_FRAME])
+            while left:
+                k = left if left < 128 else 128
+                if (f.readinto(mv[0:k]) or 0) < k:
+                    return n, pos, "truncated record at offset %d" % pos, last
+                c = crc32(mv[0:k], c)
+                left -= k
+            if (f.readinto(mv[0:_CRC]) or 0) < _CRC:
+                return n, pos, "truncated record at offset %d" % pos, last
+            if struct.unpack_from("<I", buf, 0)[0] != c:
+                return n, pos, "CRC mismatch in record at offset %d" % pos, last
+            n += 1
+            last = rtype
+            pos += size
 
 
 # --- files and names -------------------------------------------------------------------

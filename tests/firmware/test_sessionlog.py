@@ -368,3 +368,20 @@ def test_power_cut_loses_at_most_the_record_being_written():
             assert done <= len(recs) <= done + 1, (cut, done, len(recs))
         finally:
             os.umount("/cut")
+
+
+def test_scan_session_agrees_with_parse_records():
+    d = make_fs_dir()
+    path = _session(d, n_intervals=5)
+    data = _read(path)
+    recs, end, problem = sl.parse_records(data)
+    assert sl.scan_session(path) == (len(recs), len(data), None, sl.FOOTER)
+    for bad in (data[:-1], data[:len(data) - 30], data[:3], b"",
+                data[:60] + bytes((data[60] ^ 1,)) + data[61:], data + b"\x00"):
+        _write(path, bad)
+        recs, end, problem = sl.parse_records(bad)
+        n, end2, problem2, last = sl.scan_session(path)
+        assert (n, end2) == (len(recs), end), (n, end2, len(recs), end)
+        assert (problem is None) == (problem2 is None)
+        assert problem is None or problem.split()[0] == problem2.split()[0]
+        assert last == (0 if not recs else {"header": 1, "interval": 2, "event": 3, "footer": 4}[recs[-1]["type"]])
