@@ -754,7 +754,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     meta = {"sim_scenario": scenario, "sim_seed": seed, "sim_mount": mount}
     rec = podcsv.Recording(t_us=t_us, imu=imu, rate_hz=rate_hz, source="pod simulate (%s, seed %d)" %
                            (SCENARIOS[scenario], seed), meta=meta)
-    return rec, _truth_rows(scene.truth, duration)
+    return rec, _truth_rows(scene.truth, (n - 1) / rate_hz)
 
 
 def foot_pitch(scenario, seed=0, rate_hz=200.0, **options):
