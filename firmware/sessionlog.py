@@ -17,7 +17,8 @@ one record is written and flushed once per call, a few tens of bytes every 10 s)
 
 Every method returns True when the record is on flash, False if writing failed (flash
 full or an I/O error); after a failure the writer is closed (``w.failed`` holds the errno)
-and the caller stops recording and signals it. A power cut loses at most the record being
+and the caller stops recording and signals it. The constructor writes the HEADER at once
+(check ``w.failed``) and raises OSError only if the file cannot be created at all. A power cut loses at most the record being
 written: every record is written with one ``write`` and flushed (on littlefs ``flush``
 commits the file), and a torn record at the end of a file is detected by its CRC.
 
@@ -108,8 +109,10 @@ import struct
 from compat import const
 
 try:
+    # In MicroPython's ESP32 builds since binascii.crc32 follows the ROM level (EXTRA_FEATURES);
+    # older or trimmed builds lack it, hence the table-driven fallback below.
     from binascii import crc32 as _crc32_native
-except ImportError:  # a build without binascii.crc32: the table-driven fallback below
+except ImportError:
     _crc32_native = None
 
 MAGIC = const(0xA7)
