@@ -75,13 +75,16 @@ _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _EXCURSION_MIN = const(25000)  # a real swing lifts the toe by at least 25 deg (mdeg)
-_JERK_MIN = const(2048)  # impact: accel changes by >= 1 g (L1) within ~5 ms
+_JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
 _ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not accelerating
 
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
+_ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
+_HEEL_UP = const(3000)  # toe-up by more than 3 deg (mdeg) at the reversal: heel-first
+_DRIFT_MAX = const(60000)  # more than 60 deg between foot-flats is not drift
 _REST_US = const(40000)  # a landing without impact: at rest for 40 ms
 _ZC_REST = const(300000)  # ... then IC is the reversal if it came at most 300 ms before
 _RING_US = const(25000)  # impact ringing: foot-flat is looked for after it
@@ -223,6 +226,11 @@ class GaitEngine:
         self._e_min = 0
         self._ms_ang = 0
         self._ms_ok = False
+        self._ms_t = 0
+        self._prev_ms_ang = 0  # foot-flat of the previous stance: the angle's zero
+        self._prev_ms_t = 0
+        self._prev_ms_ok = False
+        self._wb = 0  # residual pitch-rate bias (counts), from the drift between foot-flats
         self._push_min = 0
         self._push_t = 0
         self._valid = False
@@ -323,7 +331,7 @@ class GaitEngine:
         d = self._hz[j] - az
         jerk += d if d >= 0 else -d
         # Pitch rate (counts, toe-up positive) and pitch angle (mdeg).
-        w = (self._mx * gx + self._my * gy + self._mz * gz) >> 13
+        w = ((self._mx * gx + self._my * gy + self._mz * gz) >> 13) - self._wb
         self._ang += (w * self._scale) >> 14
         self._segment(e, ax, ay, az)
         st = self._state
@@ -657,7 +665,7 @@ class GaitEngine:
         if wthr < _WJERK_MIN:
             wthr = _WJERK_MIN
         if jerk > thr or wj > wthr:
-            if self._zc_ok and ticks_diff(now, self._zc_t) <= _ZC_WINDOW:
+            if self._zc_ok and self._heel_first(now):
                 self._contact(self._zc_t, self._zc_ang)
             else:
                 # Impact onset: the change began about half a jerk span ago.
@@ -681,6 +689,19 @@ class GaitEngine:
             self._resting = False
         if ticks_diff(now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
+
+    def _heel_first(self, now):
+        """Was the last toe-up reversal the heel touching down, before this impact?
+
+        Within 40 ms: yes. Walking, the forefoot may slap down up to 150 ms after the heel
+        touched: then only if the foot was toe-up at the reversal (against the last
+        foot-flat, with the drift observer keeping that reference level)."""
+        since = ticks_diff(now, self._zc_t)
+        if since <= _ZC_WINDOW:
+            return True
+        if since > _ZC_WALK or self.activity == RUN or not self._prev_ms_ok:
+            return False
+        return self._zc_ang - self._prev_ms_ang > _HEEL_UP
 
     def _contact(self, ic_t, ic_ang):
         """Initial contact at ``ic_t``: publish it if it ends a real stride."""
@@ -736,6 +757,7 @@ class GaitEngine:
             if -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ or not self._ms_ok:
                 self._e_min = e
                 self._ms_ang = self._ang
+                self._ms_t = now
                 self._ms_ok = True
                 self._push_min = 0
         if self._ms_ok:
@@ -765,6 +787,7 @@ class GaitEngine:
         cdeg = NO_VALUE
         strike = STRIKE_NONE
         if self._ms_ok:
+            self._flat(self._ms_ang, self._ms_t)
             cdeg = (self._ic_ang - self._ms_ang) // 10
             if cdeg > self.rear_cdeg:
                 strike = REARFOOT
@@ -784,6 +807,22 @@ class GaitEngine:
         if act != self.activity and (act == self._act_vote or self.activity == IDLE):
             self._set_activity(act)
         self._act_vote = act
+
+    def _flat(self, ang, t):
+        """A foot-flat: the foot is level again, so any angle since the last one is drift.
+
+        Half of it goes into the pitch-rate bias, which keeps the angle integral level
+        over many strides (needed to judge a heel-first landing before foot-flat)."""
+        if self._prev_ms_ok:
+            span = ticks_diff(t, self._prev_ms_t)
+            if 0 < span < _MAX_STRIDE:
+                d = ang - self._prev_ms_ang
+                if -_DRIFT_MAX < d < _DRIFT_MAX:
+                    # mdeg over span us -> counts: d / 1000 * 16.4 / (span / 1e6)
+                    self._wb += (d * 8200) // span
+        self._prev_ms_ang = ang
+        self._prev_ms_t = t
+        self._prev_ms_ok = True
 
     def _set_activity(self, act):
         self.activity = act

@@ -119,8 +119,25 @@ def _episodes(events, truth_ic, cfg):
     return eps
 
 
+def annotated_span(events):
+    """The time span the truth annotates: from its earliest event to its last contact.
+
+    Motion-capture truth covers only the capture volume (the real walks start and end
+    with strides it did not see); detections outside the span are neither right nor
+    wrong. Simulated truth covers the whole recording, so nothing is left out there."""
+    if not events:
+        return None
+    first = min([e["ic_us"] for e in events] + [e["tc_us"] for e in events if e.get("tc_us") is not None])
+    last = events[-1]["ic_us"]
+    return first - MATCH_US, last + MATCH_US
+
+
 def score(result, events, duration_s, cfg):
     """Scores of one replay against its truth rows (dict of numbers / None)."""
+    span = annotated_span(events)
+    if span is not None:
+        steps = [s for s in result["steps"] if span[0] <= s["ic_us"] <= span[1]]
+        result = dict(result, steps=steps)
     det_ic = [s["ic_us"] for s in result["steps"]]
     truth_ic = [e["ic_us"] for e in events]
     pairs = match(det_ic, truth_ic)
@@ -314,6 +331,8 @@ def run(args):
         raise PodError("give recordings to evaluate, or --suite NAME")
     jobs = []
     for path in args.recordings:
+        if str(path).endswith(".events.csv"):
+            continue  # a sidecar given by a glob: it is read beside its recording
         rec = podcsv.read(path)
         ev_path = podcsv.events_path(path)
         if not Path(ev_path).exists():
