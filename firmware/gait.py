@@ -40,7 +40,7 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 
 from array import array
 
-from compat import const, ticks_add, ticks_diff
+from compat import const, micropython, ticks_add, ticks_diff
 
 # Event flags returned by update().
 EV_IC = const(1)  # a footfall was recognised: ic_t, stride_ms, cadence_x10
@@ -279,6 +279,7 @@ class GaitEngine:
         return kind
 
     # ------------------------------------------------------------------ per sample
+    @micropython.native
     def update(self, ax, ay, az, gx, gy, gz, dt_us):
         """Feed one sample (int16 counts) taken ``dt_us`` after the previous one.
 
@@ -321,6 +322,7 @@ class GaitEngine:
             self._bootstrap(e, ax, ay, az)
         return self._qn
 
+    @micropython.native
     def _process(self, ax, ay, az, gx, gy, gz, e, i):
         """One sample through segment voting and the stride machine (orientation known)."""
         # Jerk over ~5 ms: L1 change of the accelerometer against the sample _jlag back.
@@ -416,6 +418,7 @@ class GaitEngine:
             self._bz = mz
             self.still = True
 
+    @micropython.native
     def _learn_axis(self, gx, gy, gz, dt_us):
         """Fast rotation: add the sign-aligned gyro vector to the axis accumulator.
 
@@ -465,6 +468,7 @@ class GaitEngine:
         self._my = sign * ay * _Q13 // norm
         self._mz = sign * az * _Q13 // norm
 
+    @micropython.native
     def _at_rest(self, ax, ay, az):
         """|a| within 30 % of 1 g: the foot is not accelerating (on the ground)."""
         x = ax >> 3
@@ -569,6 +573,7 @@ class GaitEngine:
             k += 1
         self.now = now_end
 
+    @micropython.native
     def _segment(self, e, ax, ay, az):
         """Oriented: keep checking the axis sign on every burst between quiet moments."""
         ang = self._ang
@@ -600,6 +605,7 @@ class GaitEngine:
         self._state = _S_IDLE
 
     # ------------------------------------------------------------------ states
+    @micropython.native
     def _idle(self, w, e):
         """Waiting for a swing: the push-off (toe-down) then toe-up rotation."""
         if w < self._push_min:
@@ -619,6 +625,7 @@ class GaitEngine:
         self._ang_max = self._ang
         self._push_min = 0
 
+    @micropython.native
     def _swing(self, w):
         ang = self._ang
         if ang < self._ang_min:
@@ -635,6 +642,7 @@ class GaitEngine:
         if ticks_diff(self.now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
+    @micropython.native
     def _terminal(self, w, e, jerk, ax, ay, az):
         now = self.now
         ang = self._ang
@@ -746,6 +754,7 @@ class GaitEngine:
         self._push(EV_IC, ic_t, stride_ms, cadence, 0, 0)
         self._stride_ms = stride_ms
 
+    @micropython.native
     def _stance(self, w, e, ax, ay, az):
         now = self.now
         # Foot-flat: the quietest rotation once the impact has rung out, |a| near 1 g.
