@@ -41,10 +41,10 @@ MODES = ("off", "always", "below", "fade")
 
 _RUN = const(2)  # gait.RUN
 _REARFOOT = const(0)  # gait.REARFOOT
-_FADE_HOLD_US = const(30000000)  # 30 s on target thins the clicks one more step
+_FADE_HOLD_MS = const(30000)  # 30 s on target thins the clicks one more step
 _FADE_MAX = const(3)  # at most every 8th click
 _MINUTE_US = const(60000000)
-_STALE_US = const(3000000)  # no footfall for 3 s: the cadence is no longer current
+_STALE_MS = const(3000)  # no footfall for 3 s: the cadence is no longer current
 
 
 def ramped_target(cfg, days):
@@ -77,22 +77,27 @@ class Coach:
             raise ValueError("metronome: unknown mode %r" % (mode,))
         self.mode = MODES.index(mode)
         self.tolerance_x10 = cfg.get("cadence_tolerance_spm", 5) * 10
-        self.low_after_us = cfg.get("low_cadence_after_s", 20) * 1000000
+        self.low_after_ms = cfg.get("low_cadence_after_s", 20) * 1000
         self.over_cdeg = cfg.get("overstride_angle_deg", 15) * 100
         self.over_m = cfg.get("overstride_m", 3)
         self.over_n = cfg.get("overstride_n", 5)
         if not 1 <= self.over_m <= self.over_n <= 20:
             raise ValueError("overstride_m/overstride_n: need 1 <= m <= n <= 20")
-        self.gap_us = cfg.get("alert_gap_s", 60) * 1000000
+        self.gap_ms = cfg.get("alert_gap_s", 60) * 1000
         self.set_target(cfg.get("target_spm", 180), start_ticks)
+        # A millisecond clock for spans longer than ticks_diff can hold (2**29 us, ~9 min):
+        # alert gaps, holds and fades are measured on it. It wraps after 12 days.
+        self._prev = start_ticks
+        self._us = 0
+        self.ms = 0
         # Live state.
         self.running = False
         self.cadence_x10 = 0
-        self._last_ff = start_ticks
+        self._last_ff = 0
         self._low_since = 0
         self._low = False
         self._low_armed = True
-        self._last_alert = [start_ticks, start_ticks, start_ticks]
+        self._last_alert = [0, 0, 0]
         self._alerted = [False, False, False]
         self._over_bits = 0  # the last over_n footfalls, 1 = overstride (newest in bit 0)
         self._over_count = 0
@@ -104,7 +109,7 @@ class Coach:
         self._beats = 0
         self._next = start_ticks
         self._fade = 0
-        self._on_target_since = start_ticks
+        self._on_target_since = 0
         self._on_target = False
         # Outputs.
         self.click_t = start_ticks
@@ -124,7 +129,8 @@ class Coach:
     # ------------------------------------------------------------------ events
     def on_footfall(self, now, cadence_x10, activity):
         """An initial contact with the engine's current cadence (0 until 2 strides)."""
-        self._last_ff = now
+        self._clock(now)
+        self._last_ff = self.ms
         self.running = activity == _RUN
         if cadence_x10:
             self.cadence_x10 = cadence_x10
@@ -135,14 +141,14 @@ class Coach:
         if self.cadence_x10 < low_edge:
             if not self._low:
                 self._low = True
-                self._low_since = now
+                self._low_since = self.ms
         elif self.cadence_x10 >= low_edge + (self.tolerance_x10 >> 1):
             self._low = False
             self._low_armed = True
         on_target = self.cadence_x10 >= low_edge
         if on_target != self._on_target:
             self._on_target = on_target
-            self._on_target_since = now
+            self._on_target_since = self.ms
             if not on_target:
                 self._fade = 0
         if not self._on and self._wants_clicks():
@@ -179,13 +185,14 @@ class Coach:
     def tick(self, now):
         """Call every sample; returns EV_CLICK and/or EV_ALERT."""
         flags = 0
-        if self.running and ticks_diff(now, self._last_ff) > _STALE_US:
+        ms = self._clock(now)
+        if self.running and ms - self._last_ff > _STALE_MS:
             self.running = False
             self._low = False
         if self._on and ticks_diff(now, self._next) >= 0:
             flags = self._click(now)
         if self.running:
-            if self._low and self._low_armed and ticks_diff(now, self._low_since) >= self.low_after_us:
+            if self._low and self._low_armed and ms - self._low_since >= self.low_after_ms:
                 if self._alert(now, ALERT_LOW_CADENCE):
                     self._low_armed = False
                     flags |= EV_ALERT
@@ -195,6 +202,17 @@ class Coach:
                     self._over_count = 0
                     flags |= EV_ALERT
         return flags
+
+    def _clock(self, now):
+        """Advance the millisecond clock to ``now`` (called at least every few minutes)."""
+        us = self._us + ticks_diff(now, self._prev)
+        self._prev = now
+        if us >= 1000:
+            k = us // 1000
+            self.ms += k
+            us -= k * 1000
+        self._us = us
+        return self.ms
 
     def _click(self, now):
         onset = self._next
@@ -213,7 +231,7 @@ class Coach:
         beat = self._beats
         self._beats = beat + 1
         if self.mode == MODE_FADE and self._on_target:
-            level = ticks_diff(now, self._on_target_since) // _FADE_HOLD_US
+            level = (self.ms - self._on_target_since) // _FADE_HOLD_MS
             self._fade = level if level < _FADE_MAX else _FADE_MAX
             if beat & ((1 << self._fade) - 1):
                 return 0
@@ -222,10 +240,10 @@ class Coach:
         return EV_CLICK
 
     def _alert(self, now, kind):
-        if self._alerted[kind] and ticks_diff(now, self._last_alert[kind]) < self.gap_us:
+        if self._alerted[kind] and self.ms - self._last_alert[kind] < self.gap_ms:
             return False
         self._alerted[kind] = True
-        self._last_alert[kind] = now
+        self._last_alert[kind] = self.ms
         self.alert_t = now
         self.alert_kind = kind
         self.alerts += 1

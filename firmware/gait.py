@@ -350,9 +350,14 @@ class GaitEngine:
         wi = (self._wi + 1) & (_JRING - 1)
         self._wi = wi
         self._wr[wi] = w
-        if self._have_ic and self.activity != IDLE and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
-            self._set_activity(IDLE)
+        if self._have_ic and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
+            # No footfall for a while: idle. Forget old times too: after ~9 minutes their
+            # tick differences would wrap.
+            if self.activity != IDLE:
+                self._set_activity(IDLE)
             self._ic_n = 0
+            self._have_ic = False
+            self._prev_ms_ok = False
 
     def _set_dt(self, dt_us):
         self._dt = dt_us

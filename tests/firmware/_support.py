@@ -40,3 +40,38 @@ def path_exists(path):
         return True
     except OSError:
         return False
+
+
+def read_recording(path, limit=None):
+    """A pod-imu CSV as (array('i') of t_us, array('h') of 6 counts per sample).
+
+    Plain line parsing so it runs on both runtimes; the arrays never grow afterwards.
+    """
+    from array import array
+
+    t = array("i")
+    imu = array("h")
+    with open(path) as f:
+        for line in f:
+            if not line or line[0] in "#t\n":
+                continue
+            p = line.split(",")
+            if len(p) != 7:
+                continue
+            t.append(int(p[0]))
+            for k in range(1, 7):
+                imu.append(int(p[k]))
+            if limit and len(t) >= limit:
+                break
+    return t, imu
+
+
+def read_truth_ic(path):
+    """The ic_us column of a NAME.events.csv sidecar."""
+    out = []
+    with open(path) as f:
+        f.readline()
+        for line in f:
+            if line.strip():
+                out.append(int(line.split(",")[0]))
+    return out

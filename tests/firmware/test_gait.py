@@ -1,0 +1,187 @@
+"""The gait engine on both runtimes: real walks, tick wrap, gaps, stillness, no allocation."""
+from array import array
+
+import gait
+from _support import IS_MICROPYTHON, SHARED_DATA, read_recording, read_truth_ic, skip
+from compat import TICKS_MAX, ticks_diff
+
+
+def _run(path, start_ticks=0, limit=None, drop_every=0):
+    """Replay a recording; returns [(kind, rec_time_us, values...)] on the recording clock."""
+    t, imu = read_recording(path, limit)
+    eng = gait.GaitEngine(start_ticks, period_us=(t[-1] - t[0]) // (len(t) - 1))
+    out = []
+    prev = t[0]
+    for i in range(len(t)):
+        if drop_every and i % drop_every == 0 and i:
+            continue
+        j = 6 * i
+        dt = t[i] - prev if i else 5000
+        prev = t[i]
+        if eng.update(imu[j], imu[j + 1], imu[j + 2], imu[j + 3], imu[j + 4], imu[j + 5], dt):
+            _drain(eng, t[i], out)
+    eng.finish()
+    _drain(eng, t[-1], out)
+    return out
+
+
+def _drain(eng, t, out):
+    while True:
+        ev = eng.pop()
+        if not ev:
+            return
+        if ev == gait.EV_IC:
+            out.append(("ic", t - ticks_diff(eng.now, eng.ic_t), eng.cadence_x10))
+        elif ev == gait.EV_STEP:
+            tc = -1 if eng.step_tc_t < 0 else t - ticks_diff(eng.now, eng.step_tc_t)
+            out.append(("step", t - ticks_diff(eng.now, eng.step_ic_t), tc, eng.contact_ms,
+                        eng.strike_cdeg, eng.strike))
+        else:
+            out.append(("activity", t, eng.activity))
+
+
+def _match(det, truth, tol=60000):
+    used = set()
+    errs = []
+    for d in det:
+        best = None
+        for k, tr in enumerate(truth):
+            if k not in used and abs(d - tr) <= tol and (best is None or abs(d - tr) < abs(d - truth[best])):
+                best = k
+        if best is not None:
+            used.add(best)
+            errs.append(d - truth[best])
+    return errs
+
+
+def _median_abs(v):
+    v = sorted(abs(x) for x in v)
+    return v[len(v) // 2]
+
+
+def test_rejects_bad_settings():
+    for kwargs in ({"strike_rear_x10": 10, "strike_fore_x10": 20}, {"period_us": 100}, {"period_us": 50000}):
+        try:
+            gait.GaitEngine(**kwargs)
+        except ValueError:
+            continue
+        raise AssertionError("accepted %r" % (kwargs,))
+
+
+def test_real_walk_right_foot_matches_motion_capture():
+    # gaitmap right foot: 29 strides from motion capture inside the capture volume.
+    name = SHARED_DATA + "/gaitmap_walk_right"
+    out = _run(name + ".csv")
+    truth = read_truth_ic(name + ".events.csv")
+    lo, hi = truth[0] - 500000, truth[-1] + 60000
+    det = [e[1] for e in out if e[0] == "step" and lo <= e[1] <= hi]
+    errs = _match(det, truth)
+    assert len(errs) == len(truth) == len(det), (len(errs), len(truth), len(det))
+    assert _median_abs(errs) <= 20000
+    acts = [e[2] for e in out if e[0] == "activity"]
+    assert gait.RUN not in acts  # walking is never mistaken for running
+
+
+def test_real_walk_left_foot_matches_motion_capture():
+    # One stride in the turn is disputed: the sensor lies still on the ground for 0.6 s
+    # (|a| = 1.00 g, < 10 deg/s) inside what the motion capture calls a 1.5 s swing.
+    name = SHARED_DATA + "/gaitmap_walk_left"
+    out = _run(name + ".csv")
+    truth = read_truth_ic(name + ".events.csv")
+    lo, hi = truth[0] - 500000, truth[-1] + 60000
+    det = [e[1] for e in out if e[0] == "step" and lo <= e[1] <= hi]
+    errs = _match(det, truth)
+    assert len(errs) >= len(truth) - 1 and len(det) <= len(truth) + 1, (len(errs), len(truth), len(det))
+    assert _median_abs(errs) <= 20000
+
+
+def test_strike_and_contact_of_real_walk_are_plausible():
+    out = _run(SHARED_DATA + "/gaitmap_walk_right.csv")
+    steps = [e for e in out if e[0] == "step" and e[3] != gait.NO_VALUE]
+    assert len(steps) >= 25
+    contacts = sorted(e[3] for e in steps)
+    angles = sorted(e[4] for e in steps)
+    assert 550 <= contacts[len(contacts) // 2] <= 850  # walking stance, ms
+    assert 1500 <= angles[len(angles) // 2] <= 3500  # heel strike, centidegrees
+    assert sum(1 for e in steps if e[5] == gait.REARFOOT) >= len(steps) - 2
+
+
+def test_cadence_of_real_walk_is_steady():
+    out = _run(SHARED_DATA + "/xio_long_walk.csv")
+    cad = [e[2] for e in out if e[0] == "ic" and e[2]]
+    assert len(cad) >= 30
+    cad.sort()
+    med = cad[len(cad) // 2]
+    assert 900 <= med <= 1250  # 90 to 125 steps/min
+    inner = cad[len(cad) // 10: len(cad) - len(cad) // 10]
+    assert inner[-1] - inner[0] <= 150  # steady within 15 spm
+
+
+def test_no_steps_while_the_walker_stands():
+    out = _run(SHARED_DATA + "/xio_short_walk.csv")
+    ics = [e[1] for e in out if e[0] == "ic"]
+    assert len(ics) >= 12
+    # Standing before 14 s and after 34 s in this recording.
+    assert all(14000000 < t < 34500000 for t in ics), ics
+
+
+def test_tick_wrap_changes_nothing():
+    path = SHARED_DATA + "/gaitmap_walk_right.csv"
+    plain = _run(path, 0, limit=4000)
+    # Start 5 s before the 2**30 wrap: the wrap falls in the middle of the walking.
+    wrapped = _run(path, TICKS_MAX - 5000000, limit=4000)
+    assert plain == wrapped
+    assert len([e for e in plain if e[0] == "ic"]) >= 4
+
+
+def test_lost_samples_do_not_break_detection():
+    # Every 50th sample dropped: the rate is uneven but the walk is the same.
+    name = SHARED_DATA + "/gaitmap_walk_right"
+    out = _run(name + ".csv", drop_every=50)
+    truth = read_truth_ic(name + ".events.csv")
+    det = [e[1] for e in out if e[0] == "step" and truth[0] - 500000 <= e[1] <= truth[-1] + 60000]
+    assert len(_match(det, truth)) >= len(truth) - 1
+
+
+def test_still_foot_makes_no_steps_and_learns_the_bias():
+    eng = gait.GaitEngine(period_us=5000)
+    seed = 12345
+    for _i in range(200 * 30):  # 30 s standing, gyro bias (40, -25, 12) counts, noise
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        n = (seed >> 16) % 21 - 10
+        assert eng.update(2048 + n, n, -n, 40 + n, -25 - n, 12 + n, 5000) == 0
+    assert eng.steps == 0 and eng.activity == gait.IDLE
+    assert eng.still
+    assert abs((eng._bx >> 4) - 40) <= 2 and abs((eng._by >> 4) + 25) <= 2
+
+
+def test_engine_allocates_nothing_per_sample():
+    if not IS_MICROPYTHON:
+        skip("heap_lock needs MicroPython")
+    import micropython
+
+    t, imu = read_recording(SHARED_DATA + "/xio_long_walk.csv")
+    n = len(t)
+    assert t[-1] - t[0] >= 60000000  # at least 60 s of samples
+    dts = array("i", [5000] * n)
+    for i in range(1, n):
+        dts[i] = t[i] - t[i - 1]
+    eng = gait.GaitEngine(period_us=2510)
+    update = eng.update
+    pop = eng.pop
+    events = 0
+    i = 0
+    micropython.heap_lock()
+    try:
+        while i < n:
+            j = 6 * i
+            if update(imu[j], imu[j + 1], imu[j + 2], imu[j + 3], imu[j + 4], imu[j + 5], dts[i]):
+                while pop():
+                    events += 1
+            i += 1
+        eng.finish()
+        while pop():
+            events += 1
+    finally:
+        micropython.heap_unlock()
+    assert eng.steps >= 30 and events >= 60
