@@ -10,7 +10,7 @@ On MicroPython these are the real thing (the compiler recognises ``const`` and t
 
 Ticks: the ESP32's ``time.ticks_us()`` wraps at 2**30, the unix port's at 2**62, CPython has
 no ticks at all. The gait engine and the coach therefore do their own tick arithmetic with
-the ESP32's period on every runtime, so a replay on the laptop wraps exactly as the pod
+the ESP32's period (TICKS_MAX + 1 = 2**30) on every runtime, so a replay on the laptop wraps exactly as the pod
 does and every value stays a small int. Compare ticks only through ``ticks_diff``.
 """
 
@@ -53,19 +53,30 @@ except ImportError:  # CPython: a narrow stand-in with only what the firmware us
             func(arg)
 
 
-TICKS_PERIOD = const(0x40000000)  # 2**30, the ESP32's ticks period
-TICKS_MAX = const(0x3FFFFFFF)
+TICKS_MAX = const(0x3FFFFFFF)  # 2**30 - 1: ticks run 0..TICKS_MAX on the ESP32
 _TICKS_HALF = const(0x20000000)
 
 
 def ticks_add(ticks, delta):
-    """``ticks + delta`` wrapped into [0, 2**30), as time.ticks_add does on the ESP32."""
-    return (ticks + delta) & TICKS_MAX
+    """``ticks + delta`` wrapped into [0, 2**30), as time.ticks_add does on the ESP32.
+
+    Written so that no intermediate leaves +-2**30 (the ESP32's small-int range), for
+    |delta| <= 2**30."""
+    if delta >= 0:
+        over = ticks - TICKS_MAX + delta - 1  # ticks + delta - 2**30
+        return over if over >= 0 else ticks + delta
+    under = ticks + delta
+    return under if under >= 0 else under + TICKS_MAX + 1
 
 
 def ticks_diff(end, start):
-    """Signed ``end - start`` in (-2**29, 2**29], correct across one wrap."""
-    return ((end - start + _TICKS_HALF) & TICKS_MAX) - _TICKS_HALF
+    """Signed ``end - start`` in [-2**29, 2**29), correct across one wrap."""
+    d = end - start
+    if d >= _TICKS_HALF:
+        return d - TICKS_MAX - 1
+    if d < -_TICKS_HALF:
+        return d + TICKS_MAX + 1
+    return d
 
 
 try:
