@@ -60,8 +60,10 @@ _TICKS_HALF = const(0x20000000)
 def ticks_add(ticks, delta):
     """``ticks + delta`` wrapped into [0, 2**30), as time.ticks_add does on the ESP32.
 
-    Written so that no intermediate leaves +-2**30 (the ESP32's small-int range), for
-    |delta| <= 2**30."""
+    Written so that no intermediate leaves +-2**30 (the ESP32's small-int range). A delta
+    beyond one period is first reduced modulo 2**30, as the wrap makes it equivalent."""
+    if delta > TICKS_MAX or delta < -TICKS_MAX:
+        delta &= TICKS_MAX
     if delta >= 0:
         over = ticks - TICKS_MAX + delta - 1  # ticks + delta - 2**30
         return over if over >= 0 else ticks + delta
