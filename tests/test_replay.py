@@ -1,0 +1,115 @@
+"""pod replay / pod evaluate: the JSON contract, runtime parity, and accuracy regressions.
+
+Accuracy thresholds are on fixed seeds and the shared real recordings (not timing)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from podtools import cli, evaluate, podcsv, replay, simulate
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = sorted(p for p in DATA.glob("*.csv") if not p.name.endswith(".events.csv"))
+
+
+def _cli_json(capsys, *argv):
+    assert cli.main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_replay_json_contract(capsys):
+    out = _cli_json(capsys, "replay", str(DATA / "gaitmap_walk_right.csv"), "--json")
+    assert set(out) == {"steps", "cadence", "alerts", "cues"}
+    assert len(out["steps"]) >= 29
+    for s in out["steps"]:
+        assert set(s) == {"ic_us", "tc_us", "contact_ms", "strike_angle_deg", "strike"}
+        assert isinstance(s["ic_us"], int)
+        assert s["tc_us"] is None or (isinstance(s["tc_us"], int) and s["tc_us"] > s["ic_us"])
+        assert s["contact_ms"] is None or isinstance(s["contact_ms"], int)
+        assert s["strike"] in (None, "rearfoot", "midfoot", "forefoot")
+    for c in out["cadence"]:
+        assert isinstance(c["t_us"], int) and 80 <= c["spm"] <= 140  # a walk, both feet
+    for a in out["alerts"]:
+        assert a["kind"] in ("low_cadence", "overstride")
+
+
+@pytest.mark.parametrize("path", SHARED, ids=[p.stem for p in SHARED])
+def test_micropython_replay_equals_cpython_on_shared_recordings(path):
+    rec = podcsv.read(path)
+    assert replay.replay_lines(rec, "micropython", rec_path=path) == replay.replay_lines(rec, "cpython")
+
+
+@pytest.mark.parametrize("scenario,rate,opts", [
+    ("session", 200, dict(duration=150, mount="random")),
+    ("forefoot", 400, dict(duration=30, mount="upside-down", drop=0.01)),
+    ("overstride", 100, dict(duration=30, mount="heel")),
+])
+def test_micropython_replay_equals_cpython_on_simulated(tmp_path, scenario, rate, opts):
+    rec, _ = simulate.simulate(scenario, seed=11, rate_hz=rate, **opts)
+    path = tmp_path / "rec.csv"
+    podcsv.write(path, rec)
+    mp = replay.replay_lines(podcsv.read(path), "micropython", rec_path=path, start_ticks=(1 << 30) - 7_000_000)
+    cp = replay.replay_lines(rec, "cpython", start_ticks=(1 << 30) - 7_000_000)
+    assert mp == cp
+    assert sum(1 for line in cp if line.startswith("S ")) > 10
+
+
+def _suite_scores(name):
+    cfg = evaluate._config(None)
+    scores = []
+    for item in evaluate.suite_items(name, 1):
+        _, rec, events = evaluate.simulate_item(item)
+        scores.append(evaluate.evaluate_one(rec, events, cfg))
+    return evaluate.overall(scores)
+
+
+def test_running_suite_meets_the_targets():
+    # All strikes, 2-6 m/s, 150-200 spm, random mountings, 100/200/400 Hz (45 files).
+    o = _suite_scores("running")
+    assert o["f1"] >= 0.995
+    assert o["ic_median_abs_ms"] <= 10
+    assert o["contact_median_abs_ms"] <= 15
+    assert o["strike_angle_mean_abs_deg"] <= 3
+    assert o["strike_class_accuracy"] >= 0.90
+    assert o["cadence_median_abs_spm"] <= 1
+
+
+def test_standing_fidgeting_tapping_make_no_footfalls():
+    o = _suite_scores("idle")
+    assert o["false_steps_per_min"] <= 1
+
+
+def test_session_alerts_fire_in_their_episodes():
+    o = _suite_scores("session")
+    assert o["f1"] >= 0.99
+    assert o["alert_recall"] == 1.0
+
+
+def test_real_walks_against_motion_capture():
+    cfg = evaluate._config(None)
+    for name, f1_min in (("gaitmap_walk_right", 0.99), ("gaitmap_walk_left", 0.96)):
+        rec = podcsv.read(DATA / (name + ".csv"))
+        events = podcsv.read_events(DATA / (name + ".events.csv"))
+        s = evaluate.evaluate_one(rec, events, cfg)
+        assert s["f1"] >= f1_min, (name, s["f1"])
+        assert s["ic_median_abs_ms"] <= 20
+
+
+def test_evaluate_cli_table_and_json(capsys):
+    assert cli.main(["evaluate", str(DATA / "gaitmap_walk_right.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "gaitmap_walk_right.csv" in text and "OVERALL" in text
+    out = _cli_json(capsys, "evaluate", str(DATA / "gaitmap_walk_right.csv"), "--json")
+    assert out["overall"]["f1"] >= 0.99 and len(out["files"]) == 1
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
+    assert cli.main(["replay", str(tmp_path / "missing.csv")]) == 1
+    assert capsys.readouterr().err.startswith("pod: ")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hello\n")
+    assert cli.main(["replay", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pod: ") and "Traceback" not in err
+    assert cli.main(["evaluate", str(DATA / "xio_short_walk.csv")]) == 1
+    assert "no ground truth" in capsys.readouterr().err
