@@ -12,7 +12,9 @@ I2C_FREQ = 400000
 IMU_ADDR = 0x68
 IMU_INT_PIN = 4
 BUZZER_PIN = 25
+BUZZER_PIN_B = None  # set to a second GPIO wired to the piezo for RMT-timed clicks
 BUTTON_PIN = None
 LED_PIN = 5  # the on-board LED, active low
+LED_ACTIVE_LOW = True
 BATTERY_ADC_PIN = 35
 BATTERY_DIVIDER = 2  # V_bat = 2 x V_adc
