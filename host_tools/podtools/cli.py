@@ -15,6 +15,13 @@ COMMANDS = {
     "replay": ("podtools.replay", "run a recording through the pod's own gait engine"),
     "evaluate": ("podtools.evaluate", "replay recordings and score them against their ground truth"),
     "demo": ("podtools.demo", "the newcomer's journey, without hardware"),
+    "flash": ("podtools.flash", "install the firmware and a board config on a pod, verified on the pod"),
+    "sync": ("podtools.sync", "import the pod's new sessions into the local database"),
+    "sessions": ("podtools.sessions_cmd", "list the synced sessions"),
+    "review": ("podtools.review", "a session's summary and offline HTML report"),
+    "export": ("podtools.export", "a session as CSV or a FIT activity"),
+    "config": ("podtools.config_cmd", "read or change the pod's settings"),
+    "capture": ("podtools.capture", "record raw IMU on the pod and download it as pod-imu CSV"),
 }
 
 

@@ -1,0 +1,99 @@
+"""pod capture: record raw IMU on the pod and download it as pod-imu CSV.
+
+    pod capture --seconds N --out REC.csv [--port P] [--wait S]
+    pod capture --download --out REC.csv [--port P]
+
+The firmware (firmware/app.py) captures ``raw_capture_s`` seconds of raw FIFO bytes at
+the start of every session into ``<sessions>/<id>.raw``. So this command arms the capture
+(sets ``raw_capture_s`` = N in the pod's config, validated by podconfig, written
+atomically), lets the pod restart its main loop and waits ``--wait`` seconds (default
+N + 60) while the runner runs: connecting during the capture would interrupt it. It then
+downloads the newest new ``.raw`` file (resumable chunks, checked by SHA-256 on the pod),
+converts it with podtools.rawconv, removes it from the pod and disarms (``raw_capture_s``
+= 0). If the pod has not captured yet (no run started), the capture stays armed and
+``pod capture --download --out REC.csv`` fetches it later.
+"""
+
+import hashlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import config_cmd, device, paths, rawconv
+from .errors import PodError
+
+
+def add_arguments(p):
+    p.add_argument("--seconds", type=int, help="seconds of raw IMU to record at the start of the next run")
+    p.add_argument("--out", required=True, metavar="REC.csv", help="pod-imu CSV to write")
+    p.add_argument("--wait", type=float, help="seconds to wait for the run (default: seconds + 60)")
+    p.add_argument("--download", action="store_true", help="only fetch a capture the pod already holds")
+    p.add_argument("--port", help="serial port of the pod (default: $POD_PORT or the one USB pod)")
+
+
+def raw_files(pod):
+    sdir = pod.paths["SESSION_DIR"]
+    return {sdir + "/" + n: size for n, size, is_dir in pod.listdir(sdir) if not is_dir and n.endswith(".raw")}
+
+
+def set_capture(pod, seconds):
+    import podconfig
+
+    cfg, _problem = config_cmd.read_config(pod)
+    new = podconfig.with_value(cfg, "raw_capture_s", str(seconds))
+    if new != cfg:
+        pod.write_file_atomic(pod.paths["CONFIG_PATH"], podconfig.dumps(new).encode())
+
+
+def download(pod, before, out):
+    """Fetch the newest .raw not in ``before``, convert it to ``out``; False if there is none."""
+    new = {p: s for p, s in raw_files(pod).items() if p not in before}
+    if not new:
+        return False
+    path = max(new)  # session ids grow with the pod's counter
+    data = pod.read_file(path, size=new[path])
+    if pod.sha256(path) != hashlib.sha256(data).hexdigest():
+        raise PodError("the capture %s changed while it was read: run pod capture --download again" % path)
+    with tempfile.TemporaryDirectory(prefix="podcap-") as tmp:
+        raw = Path(tmp) / Path(path).name
+        raw.write_bytes(data)
+        _rec, warnings = rawconv.convert(raw, out)
+    for w in warnings or ():
+        print("warning: %s" % w, file=sys.stderr)
+    set_capture(pod, 0)
+    pod.remove(path)
+    print("%s: raw capture %s (%d bytes) converted to pod-imu CSV" % (out, path, len(data)))
+    return True
+
+
+def run(args):
+    paths.use_firmware()
+    import podconfig
+
+    out = Path(args.out)
+    if args.download:
+        with device.connect(args.port) as pod:
+            if not download(pod, set(), out):
+                raise PodError("no raw capture on the pod (arm one with pod capture --seconds N)")
+        return 0
+    if args.seconds is None:
+        raise PodError("give --seconds N (or --download)")
+    try:
+        podconfig.parse_value("raw_capture_s", str(args.seconds))
+    except ValueError as e:
+        raise PodError("--seconds: %s" % str(e).split(": ", 1)[-1]) from None
+    if args.seconds == 0:
+        raise PodError("--seconds must be at least 1")
+    with device.connect(args.port) as pod:
+        before = set(raw_files(pod))
+        set_capture(pod, args.seconds)
+    wait = args.wait if args.wait is not None else args.seconds + 60
+    print("capture armed: start running; the pod records %d s of raw IMU when the session starts. "
+          "Waiting %.0f s ..." % (args.seconds, wait), flush=True)
+    time.sleep(wait)
+    with device.connect(args.port) as pod:
+        if not download(pod, before, out):
+            raise PodError("no capture yet (did a session start?); it stays armed: after the run, "
+                           "pod capture --download --out %s" % out)
+    return 0

@@ -1,0 +1,95 @@
+"""pod config: read and change the pod's settings over USB, checked against the firmware's schema.
+
+    pod config get [KEY] [--port P]     # every key (``*`` marks a value changed from the default)
+    pod config set KEY VALUE [--port P] # e.g. pod config set target_spm 175
+
+The schema is firmware/podconfig.py, the same module the pod loads its config with: a
+value is parsed and validated on the laptop (``podconfig.with_value``, cross-field rules
+included) before anything is sent, so a bad value is refused with podconfig's one-line
+message and the pod's file is not touched. The new file is written next to the config,
+checked by SHA-256 on the pod and renamed over it (atomic on littlefs). The pod reads its
+config at boot: leaving the command soft-reboots it, so the change applies at once.
+A pod whose config file is corrupt shows its defaults and the reason (as the pod does).
+"""
+
+import os
+import tempfile
+
+from . import device, paths
+from .errors import PodError
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    g = sub.add_parser("get", help="show one setting or all of them")
+    g.add_argument("key", nargs="?")
+    s = sub.add_parser("set", help="change one setting")
+    s.add_argument("key")
+    s.add_argument("value")
+    for q in (g, s):
+        q.add_argument("--port", help="serial port of the pod (default: $POD_PORT or the one USB pod)")
+
+
+def read_config(pod):
+    """``(cfg, problem)`` of the pod's config file, through podconfig.load (never raises)."""
+    import podconfig
+
+    path = pod.paths["CONFIG_PATH"]
+    st = pod.stat(path)
+    if st is None:
+        return podconfig.defaults(), None
+    if st[0] > podconfig.MAX_FILE_BYTES:
+        return podconfig.defaults(), "config too large (%d bytes)" % st[0]
+    data = pod.read_file(path, size=st[0])
+    with tempfile.TemporaryDirectory(prefix="podcfg-") as tmp:
+        local = os.path.join(tmp, "config.json")
+        with open(local, "wb") as f:
+            f.write(data)
+        return podconfig.load(local)
+
+
+def show(cfg, key=None):
+    import podconfig
+
+    d = podconfig.defaults()
+    entries = [e for e in podconfig.SCHEMA if key is None or e[podconfig.NAME] == key]
+    lines = []
+    for e in entries:
+        name = e[podconfig.NAME]
+        v = cfg[name]
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        mark = "*" if v != d[name] else " "
+        lines.append("%-24s %-8s %s %s" % (name, text, mark, e[podconfig.HELP]))
+    return "\n".join(lines)
+
+
+def run(args):
+    paths.use_firmware()
+    import podconfig
+
+    if args.key is not None and args.key not in podconfig.keys():
+        raise PodError("%s: unknown key (known: %s)" % (args.key, ", ".join(podconfig.keys())))
+    if args.action == "set":
+        if args.key == "version":
+            raise PodError("version: set by the firmware, not by hand")
+        try:  # the value alone first: a clear message before touching the pod
+            podconfig.parse_value(args.key, args.value)
+        except ValueError as e:
+            raise PodError(str(e)) from None
+    with device.connect(args.port) as pod:
+        cfg, problem = read_config(pod)
+        if problem:
+            print("note: the pod's config file is not valid (%s); the pod uses the defaults" % problem)
+        if args.action == "get":
+            print(show(cfg, args.key))
+            return 0
+        try:
+            new = podconfig.with_value(cfg, args.key, args.value)
+        except ValueError as e:
+            raise PodError(str(e)) from None
+        if new == cfg and not problem:
+            print("%s is already %s" % (args.key, args.value))
+            return 0
+        pod.write_file_atomic(pod.paths["CONFIG_PATH"], podconfig.dumps(new).encode())
+        print(show(new, args.key))
+    return 0
