@@ -43,14 +43,15 @@ every ``interval_s`` (boundaries on the system clock from the session start, no 
 EVENTs for alerts and faults, a FOOTER at the end. Flash full: ``ensure_space`` deletes
 old synced sessions; if there is still no room, or a write fails, recording stops for this
 boot and FLASH_FULL plays. ``raw_capture_s > 0`` also captures that many seconds of raw
-FIFO bytes at the start of each session into ``<sessions>/<id>.raw`` (podtools.rawconv).
+FIFO bytes at the start of each session into ``CAPTURE_PATH`` (podtools.rawconv), replacing
+the previous capture.
 
 Faults. An ``OSError`` from the bus never leaves the loop: reads are retried with
 exponential back-off (10 ms .. 1 s); from the third failure the bus is recovered (nine SCL
 clocks, STOP) and rebuilt and the sensor re-initialised; the session gets an ``i2c_error``
 event, and a ``gap`` (and ``sensor_lost``/``sensor_back`` when the sensor stopped answering)
 once data flows again; SENSOR_FAULT plays once per episode. Any other exception is caught
-at the top of the loop, printed, appended to ``/error.log`` (capped), recorded as event
+at the top of the loop, printed, appended to ``ERROR_LOG`` (capped), recorded as event
 code ``EV_ERROR`` and signalled; the loop goes on. The watchdog (created late, see
 ``_SERVICE_MS``) is the last resort.
 
@@ -78,6 +79,12 @@ import summary
 from compat import const, micropython, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 FIRMWARE_VERSION = "0.4.0"
+# Where things live on the pod's flash (under Hardware.root); podtools.device reads these.
+CONFIG_PATH = "/config.json"
+SESSION_DIR = "/sessions"
+BOARD_PATH = "/board.py"  # main.py imports it as ``board``; pod flash copies board_configs/NAME.py
+CAPTURE_PATH = "/capture.raw"  # the latest raw capture (raw_capture_s), replaced by the next
+ERROR_LOG = "/error.log"
 
 EV_ERROR = const(11)  # session EVENT code for an unexpected exception (after sessionlog's 10 kinds)
 
@@ -229,8 +236,8 @@ class App:
         self._us = hw.ticks_us
         self._ms = hw.ticks_ms
         self.root = hw.root
-        self.sessions_dir = hw.root + "/sessions"
-        self.config_path = hw.root + "/config.json"
+        self.sessions_dir = hw.root + SESSION_DIR
+        self.config_path = hw.root + CONFIG_PATH
         self.running = False
         self.imu = None
         self.pipe = None
@@ -744,7 +751,7 @@ class App:
             from rawcapture import RawCapture
 
             try:
-                self.capture = RawCapture(d + "/" + sid + ".raw", self.period_us, raw_s,
+                self.capture = RawCapture(self.root + CAPTURE_PATH, self.period_us, raw_s,
                                           start_epoch=epoch, clock=self._us)
             except OSError:
                 self.capture = None
@@ -948,7 +955,7 @@ class App:
 
             if hasattr(sys, "print_exception"):
                 sys.print_exception(e)
-            path = self.root + "/error.log"
+            path = self.root + ERROR_LOG
             try:
                 size = __import__("os").stat(path)[6]
             except OSError:

@@ -7,86 +7,15 @@ scheduled faults. Sources: a real walking recording (../shared/data) or a simula
 (podtools.simulate through tests/simstream.py, cached in /tmp; under MicroPython the venv's
 python writes it). Files go to littlefs in RAM on MicroPython, a temp dir on CPython.
 """
-import json
 import os
-from array import array
 
 import _support
 import app
 import buzzer
 import sessionlog
 import summary
-from compat import TICKS_MAX
-from fake_mpu6050 import FakeI2C, FakeMPU6050
-from fake_pwm import FakePWM, FakeRMT
+from podbench import Bench, BinSource, CsvSource, GridCheck, RestSource
 from test_sessionlog import make_fs_dir
-
-REST = (0, 0, 2048, 0, 0, 0)
-CLICK_HZ = 2700  # podconfig's default buzzer_hz: no pattern uses it
-
-
-# ---------------------------------------------------------------- sample sources
-class BinSource:
-    """Raw int16 LE samples (tests/simstream.py) on a uniform grid, then rest."""
-
-    def __init__(self, path, period_us=5000):
-        self.f = open(path, "rb")
-        self.period_us = period_us
-        self.buf = bytearray(12 * 256)
-        self.base = -1
-        self.n = 0
-        self.done = False
-
-    def sample(self, t_us, out):
-        i = t_us // self.period_us
-        if not (self.base <= i < self.base + self.n):
-            self.f.seek(12 * i)
-            self.n = (self.f.readinto(self.buf) or 0) // 12
-            self.base = i
-            if self.n == 0:
-                self.done = True
-                for k in range(6):
-                    out[k] = REST[k]
-                return
-        j = 12 * (i - self.base)
-        b = self.buf
-        for k in range(6):
-            v = b[j + 2 * k] | (b[j + 2 * k + 1] << 8)
-            out[k] = v - 65536 if v & 0x8000 else v
-
-
-class CsvSource:
-    """A pod-imu CSV recording (nearest sample in time), then rest."""
-
-    def __init__(self, path):
-        self.t = array("i")
-        self.v = array("h")
-        with open(path) as f:
-            for line in f:
-                if line[0] == "#" or line[0] == "t":
-                    continue
-                parts = line.split(",")
-                self.t.append(int(parts[0]))
-                for p in parts[1:7]:
-                    self.v.append(int(p))
-        self.i = 0
-        self.done = False
-
-    def sample(self, t_us, out):
-        t = self.t
-        while self.i + 1 < len(t) and t[self.i + 1] <= t_us:
-            self.i += 1
-        self.done = self.i + 1 >= len(t)
-        for k in range(6):
-            out[k] = REST[k] if self.done else self.v[6 * self.i + k]
-
-
-class RestSource:
-    done = True
-
-    def sample(self, t_us, out):
-        for k in range(6):
-            out[k] = REST[k]
 
 
 def sim_path(scenario, seed, duration, **opts):
@@ -111,162 +40,6 @@ def sim_path(scenario, seed, duration, **opts):
     return path
 
 
-# ---------------------------------------------------------------- the virtual world
-class FakeADC:
-    def __init__(self, bench):
-        self.bench = bench
-
-    def read_uv(self):
-        return self.bench.battery_mv * 1000 // 2  # behind a 1:2 divider
-
-
-class FakeRTC:
-    def __init__(self, dt=(2000, 1, 1, 5, 0, 0, 10, 0)):
-        self.dt = dt
-
-    def datetime(self):
-        return self.dt
-
-
-class FakeLed:
-    def __init__(self):
-        self.v = 0
-
-    def value(self, v=None):
-        if v is None:
-            return self.v
-        self.v = v
-
-
-class Bench:
-    """Virtual time and hardware around one App; see the module docstring."""
-
-    def __init__(self, source, root, rmt=False, config=None, battery_mv=None):
-        self.now = 1000000
-        self.t0 = None
-        self.source = source
-        self.mpu = FakeMPU6050()
-        self.mpu.log_writes = False
-        self.bus = FakeI2C(self.mpu)
-        self.t_next = None
-        self.s = [0] * 6
-        self.actions = []  # (t_us since start, callable)
-        self.spins = 0
-        self.battery_mv = battery_mv or 4000
-        self.slept = []  # deepsleep(ms) calls
-        self.wake_pin = None
-        self.onsets = []  # click onsets (us, absolute) as the hardware plays them
-        self.tones = []  # (t, freq) of every non-click tone start
-        self.root = root
-        if config is not None:
-            with open(root + "/config.json", "w") as f:
-                f.write(config if isinstance(config, str) else json.dumps(config))
-        clock = self.ticks_us
-        self.pwm = FakePWM(clock, listener=self._pwm, keep_log=False)
-        self.rmt = FakeRMT(clock, CLICK_HZ, listener=self._rmt, keep_log=False) if rmt else None
-        hw = app.Hardware()
-        hw.i2c = self.bus
-        hw.make_i2c = lambda: self.bus
-        hw.bus_pins = self.bus.pins
-        hw.imu_int = "INT"
-        hw.pwm = self.pwm
-        hw.rmt = self.rmt
-        hw.led = FakeLed()
-        if battery_mv is not None:
-            hw.adc = FakeADC(self)
-            hw.battery_divider = 2
-        hw.rtc = FakeRTC()
-        hw.ticks_us = self.ticks_us
-        hw.ticks_ms = self.ticks_ms
-        hw.sleep_us = self.sleep_us
-        hw.sleep_ms = self.sleep_ms
-        hw.lightsleep = self.sleep_ms
-        hw.deepsleep = self.deepsleep
-        hw.wake_on_motion = self.wake_on_motion
-        hw.root = root
-        hw.woke_from_deepsleep = True  # no 60 s service window unless a test wants one
-        hw.rand16 = lambda: 0x1234
-        self.log = []
-        hw.log = self.log.append
-        self.hw = hw
-
-    # clocks: a read that finds time standing still too often moves it by 1 us
-    def ticks_us(self):
-        self.spins += 1
-        if self.spins > 1000:
-            self.now += 1
-        return self.now & TICKS_MAX
-
-    def ticks_ms(self):
-        return (self.now // 1000) & TICKS_MAX
-
-    def sleep_us(self, us):
-        if us > 0:
-            self.advance(us)
-
-    def sleep_ms(self, ms):
-        if ms > 0:
-            self.advance(ms * 1000)
-
-    def deepsleep(self, ms=None):
-        self.slept.append(ms)
-
-    def wake_on_motion(self, pin):
-        self.wake_pin = pin
-
-    def at(self, seconds, action):
-        self.actions.append((int(seconds * 1000000), action))
-
-    def elapsed_us(self):
-        return self.now - (self.t0 if self.t0 is not None else self.now)
-
-    def advance(self, us):
-        self.spins = 0
-        end = self.now + us
-        if self.t0 is None:
-            self.t0 = self.now
-        while self.actions and self.actions[0][0] <= end - self.t0:
-            t, action = self.actions.pop(0)
-            action()
-        mpu = self.mpu
-        if mpu.asleep() or mpu.unplugged:
-            self.t_next = None
-        else:
-            p = mpu.period_us()
-            if self.t_next is None:
-                self.t_next = self.now + p
-            s = self.s
-            while self.t_next <= end:
-                self.source.sample(self.t_next - self.t0, s)
-                mpu.push(s[0], s[1], s[2], s[3], s[4], s[5])
-                self.t_next += p
-        self.now = end
-
-    def _pwm(self, t, freq, duty):
-        if duty and freq == CLICK_HZ:
-            self.onsets.append(self.now)
-        elif duty:
-            self.tones.append((self.now, freq))
-
-    def _rmt(self, t_on, t_off, freq):
-        # t_on is on the 2**30 tick wrap; the tests stay far below it (18 minutes)
-        self.onsets.append(t_on)
-
-    def played(self, pattern):
-        """True if the pattern's tones were started in order at some point."""
-        freqs = [step[0] for step in pattern]
-        got = [f for _, f in self.tones]
-        for i in range(len(got) - len(freqs) + 1):
-            if got[i:i + len(freqs)] == freqs:
-                return True
-        return False
-
-    def run(self, seconds):
-        a = app.App(self.hw)
-        a.run(until_ms=int(seconds * 1000))
-        return a
-
-
 def _sessions(root):
     d = root + "/sessions"
     try:
@@ -280,30 +53,6 @@ def _config(**kw):
     cfg = {"interval_s": 10, "auto_stop_idle_s": 20, "metronome": "always"}
     cfg.update(kw)
     return cfg
-
-
-def check_grid(onsets, spm, tol_us=2000):
-    """Every run of clicks (gaps under 2.5 periods) lies on t0 + k * 60e6 / spm within tol."""
-    period = 60000000 // spm
-    worst = 0
-    runs = 0
-    start = None
-    k = 0
-    prev = None
-    for t in onsets:
-        if prev is None or t - prev > 5 * period // 2 or t - prev < period // 2:
-            start = t
-            k = 0
-            runs += 1
-        else:
-            k += (t - prev + period // 2) // period
-            err = t - start - k * 60000000 // spm
-            if abs(err) > worst:
-                worst = abs(err)
-        prev = t
-    if worst > tol_us:
-        raise AssertionError("click %d us off the metronome grid" % worst)
-    return runs, worst
 
 
 # ---------------------------------------------------------------- tests
@@ -357,7 +106,8 @@ def test_walk_recording_starts_no_session():
 
 def test_running_session_file_and_clicks_on_grid():
     root = make_fs_dir()
-    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(target_spm=172))
+    grid = GridCheck(172)
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(target_spm=172), on_click=grid)
     a = b.run(100)  # 60 s of running, then rest: the session stops after 20 s idle
     files = _sessions(root)
     assert len(files) == 1, files
@@ -379,19 +129,18 @@ def test_running_session_file_and_clicks_on_grid():
         assert r["contact_mean_ms"] is not None and r["angle_mean_x10"] is not None
     assert foot["steps"] == sum(r["steps"] for r in ivs) and foot["intervals"] == len(ivs)
     assert b.played(buzzer.SESSION_START) and b.played(buzzer.SESSION_STOP)
-    runs, worst = check_grid(b.onsets, 172)
-    assert len(b.onsets) > 100 and runs <= 3, (len(b.onsets), runs)
+    assert grid.n > 100 and grid.runs <= 3 and grid.worst <= 2000, (grid.n, grid.runs, grid.worst)
     assert a.errors == 0
     assert a.lightsleeps > 300  # between FIFO reads and clicks (10 reads/s, ~3 clicks/s)
 
 
 def test_clicks_hardware_timed_with_rmt():
     root = make_fs_dir()
-    b = Bench(BinSource(sim_path("run", 3, 60)), root, rmt=True, config=_config(target_spm=180))
+    grid = GridCheck(180)
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, rmt=True, config=_config(target_spm=180), on_click=grid)
     b.run(60)
     assert b.rmt.blocked == 0
-    runs, worst = check_grid(b.onsets, 180)
-    assert len(b.onsets) > 100 and runs <= 3, (len(b.onsets), runs)
+    assert grid.n > 100 and grid.runs <= 3 and grid.worst <= 2000, (grid.n, grid.runs, grid.worst)
 
 
 def test_i2c_faults_do_not_stop_the_loop():
@@ -525,3 +274,17 @@ def test_unexpected_exception_is_caught_recorded_and_signalled():
     assert any(r["type"] == "event" and r["kind"] == "code_%d" % app.EV_ERROR for r in recs)
     with open(root + "/error.log") as f:
         assert "RuntimeError: injected" in f.read()
+
+
+def test_raw_capture_at_session_start():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(raw_capture_s=5))
+    a = b.run(40)
+    assert a.capture is None and len(_sessions(root)) == 1  # done after 5 s
+    with open(root + app.CAPTURE_PATH, "rb") as f:
+        data = f.read()
+    assert data[:4] == b"PRAW"
+    period = data[8] | data[9] << 8 | data[10] << 16 | data[11] << 24
+    assert period == 5000
+    blocks = (len(data) - 32 - 1000 * 12) // 8  # 1000 samples = 5 s at 200 Hz
+    assert 1000 * 12 + 32 < len(data) and 15 <= blocks <= 17, len(data)
