@@ -29,6 +29,8 @@ CSV_COLUMNS = ("t_start_s", "dur_s", "steps", "cadence_spm", "cadence_min_spm", 
                "strikes_mid", "strikes_fore", "strike_angle_deg", "contact_ms", "overstrides", "target_s", "run_s",
                "alerts_low_cadence", "alerts_overstride", "gap_s")
 
+_FIT_EPOCH_S = 631065600  # 1989-12-31 00:00 UTC in Unix seconds
+
 
 def add_arguments(p):
     p.add_argument("session", help="session id or a unique prefix (pod sessions lists them)")
@@ -154,8 +156,9 @@ def fit_bytes(s, ivs):
     act.type = Activity.MANUAL
     act.event = Event.ACTIVITY
     act.event_type = EventType.STOP
-    local = end + int(datetime.datetime.fromtimestamp(end / 1000).astimezone().utcoffset().total_seconds() * 1000)
-    act.local_timestamp = local
+    # local_timestamp is a FIT local_date_time: seconds since 1989-12-31 00:00 in local time
+    offset_s = int(datetime.datetime.fromtimestamp(end / 1000).astimezone().utcoffset().total_seconds())
+    act.local_timestamp = end // 1000 + offset_s - _FIT_EPOCH_S
     b.add(act)
     return b.build().to_bytes()
 
