@@ -67,9 +67,9 @@ _S_TERMINAL = const(3)  # past the swing peak: armed for the impact
 _E_QUIET = const(1312)  # |gx|+|gy|+|gz| below 80 deg/s: the foot barely rotates
 _E_LOUD = const(3280)  # above 200 deg/s: the foot really moves
 _E_AXIS = const(2460)  # above 150 deg/s the rotation teaches the pitch axis
-_STILL_DA = const(80)  # accel moved < 0.04 g (L1) over a block: gravity did not turn
-_STILL_DG = const(528)  # block mean gyro steady within 2 deg/s (L1, Q4 counts)
-_BIAS_MAX = const(6560)  # +-25 deg/s per axis (Q4 counts): beyond that it is not bias
+_STILL_DA = const(61)  # block mean accel moved < 0.03 g (L1): gravity did not turn
+_STILL_DG = const(1050)  # block mean gyro steady within 4 deg/s (L1, Q4 counts)
+_BIAS_MAX = const(9184)  # +-35 deg/s per axis (Q4 counts): beyond that it is not bias
 _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
@@ -184,6 +184,9 @@ class GaitEngine:
         self._bsx = 0
         self._bsy = 0
         self._bsz = 0
+        self._bax = 0
+        self._bay = 0
+        self._baz = 0
         self._b0x = 0
         self._b0y = 0
         self._b0z = 0
@@ -306,10 +309,13 @@ class GaitEngine:
         self._bsx += gx
         self._bsy += gy
         self._bsz += gz
+        self._bax += ax
+        self._bay += ay
+        self._baz += az
         n = self._blk_n + 1
         self._blk_n = n
         if n >= self._blk_len:
-            self._still_block(ax, ay, az, n)
+            self._still_block(n)
         gx -= self._bx >> 4
         gy -= self._by >> 4
         gz -= self._bz >> 4
@@ -319,7 +325,7 @@ class GaitEngine:
         if self.oriented:
             self._process(ax, ay, az, gx, gy, gz, e, i)
         else:
-            self._bootstrap(e, ax, ay, az)
+            self._bootstrap(e, ax, ay, az, gx, gy, gz)
         return self._qn
 
     @micropython.native
@@ -377,19 +383,26 @@ class GaitEngine:
         self._hn = 1
 
     # ------------------------------------------------------------------ learning
-    def _still_block(self, ax, ay, az, n):
+    def _still_block(self, n):
         """End of a ~256 ms block: if the foot was still through it, its mean gyro is bias.
 
-        Still means: the accelerometer did not move (gravity did not turn in the sensor
-        frame), |a| is 1 g, and the mean gyro equals the previous block's within 2 deg/s.
-        A slow deliberate rotation fails the first test; a steady rate is the bias.
+        Still means: the mean acceleration equals the previous block's (gravity did not
+        turn in the sensor frame), |a| is 1 g, and the mean gyro equals the previous
+        block's within 4 deg/s (a standing runner sways a little). A slow deliberate
+        rotation fails the first test; a steady rate is the bias.
         """
         mx = self._bsx * 16 // n  # Q4 means
         my = self._bsy * 16 // n
         mz = self._bsz * 16 // n
+        ax = self._bax // n
+        ay = self._bay // n
+        az = self._baz // n
         self._bsx = 0
         self._bsy = 0
         self._bsz = 0
+        self._bax = 0
+        self._bay = 0
+        self._baz = 0
         self._blk_n = 0
         d = ax - self._b0x
         da = d if d >= 0 else -d
@@ -417,7 +430,7 @@ class GaitEngine:
         y = ay >> 3
         z = az >> 3
         a2 = x * x + y * y + z * z - _ACC1G_SQ
-        if -6554 < a2 < 6554:  # |a|^2 within 10 % of 1 g^2
+        if -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ:  # |a| near 1 g (allowing accel bias)
             self._bx = mx
             self._by = my
             self._bz = mz
@@ -482,22 +495,48 @@ class GaitEngine:
         a2 = x * x + y * y + z * z - _ACC1G_SQ
         return -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ
 
-    def _bootstrap(self, e, ax, ay, az):
+    def _bootstrap(self, e, ax, ay, az, gx, gy, gz):
         """Not oriented yet: find a stride-like burst between quiet moments; once one is
         seen and the axis is known, integrate that burst along the axis to learn the sign,
-        then run the stride machine over the history so the first footfalls count too."""
+        then run the stride machine over the history so the first footfalls count too.
+
+        The burst is integrated again from the history when it fits there (with the axis
+        as learned by its end); at high rates a long walking stride may not, and then the
+        angle integrated live along the axis as it was being learned decides."""
+        if self._mx or self._my or self._mz:
+            w = (self._mx * gx + self._my * gy + self._mz * gz) >> 13
+            a = self._ang + ((w * self._scale) >> 14)
+            if a > _ANG_LIMIT or a < -_ANG_LIMIT:
+                a = 0
+                self._loud = False
+            self._ang = a
+            if a > self._seg_max:
+                self._seg_max = a
+            elif a < self._seg_min:
+                self._seg_min = a
         if e > _E_LOUD:
             if not self._loud:
                 self._loud = True
                 self._seg_n = 0
             self._seg_n += 1
             return
-        if self._loud and e < _E_QUIET and self._at_rest(ax, ay, az):
-            self._loud = False
-            n = self._seg_n
-            if self._axis_us >= _AXIS_US and n < self._hn - 2 and self._vote_history(n + 2):
-                self.oriented = True
-                self._replay_history()
+        if e < _E_QUIET and self._at_rest(ax, ay, az):
+            if self._loud:
+                self._loud = False
+                n = self._seg_n
+                if self._axis_us >= _AXIS_US:
+                    if n < self._hn - 2:
+                        ok = self._vote_history(n + 2)
+                    else:
+                        ok = self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min)
+                    if ok:
+                        self.oriented = True
+                        self._replay_history()
+                        return
+            self._ang = 0
+            self._seg_ang = 0
+            self._seg_max = 0
+            self._seg_min = 0
         elif self._loud:
             self._seg_n += 1
 
@@ -557,6 +596,9 @@ class GaitEngine:
         now_end = self.now
         self.now = ticks_add(now_end, -back)
         self._ang = 0
+        self._seg_ang = 0
+        self._seg_max = 0
+        self._seg_min = 0
         self._loud = False
         self._state = _S_IDLE
         bx = self._bx >> 4
