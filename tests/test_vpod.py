@@ -230,3 +230,100 @@ def test_power_cut_fuzz_always_boots_and_mounts(tmp_path):
     counts = [int(c[2]) for c in checks]
     assert counts == sorted(counts)  # nothing committed is ever lost
     print("%d power cuts in %.1f s" % (cuts, elapsed))
+
+
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+
+DRIVER_MAIN = """
+import time, machine, compat
+from mpu6050 import MPU6050, recover_bus
+print('ticks', abs(compat.ticks_diff(compat.ticks_us(), time.ticks_us())) < 1000)
+def bus():
+    return machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21), freq=400000)
+imu = MPU6050(bus(), rate_hz=200)
+buf = bytearray(40 * 12)
+samples = errors = recovered = 0
+t0 = time.ticks_ms()
+while time.ticks_diff(time.ticks_ms(), t0) < 4000:
+    try:
+        samples += imu.read_fifo(buf)
+    except OSError:
+        errors += 1
+        time.sleep_ms(20)
+        try:
+            imu.init()
+        except OSError:
+            scl, sda = machine.Pin(22), machine.Pin(21)
+            if sda.value() == 0 and recover_bus(scl, sda):  # SDA held low: a stuck bus
+                recovered += 1
+                try:
+                    imu = MPU6050(bus(), rate_hz=200)
+                except OSError:
+                    pass
+        continue
+    time.sleep_ms(50)
+print('driver', samples, errors, recovered)
+"""
+
+
+def test_firmware_driver_reads_the_simulated_imu_through_faults(tmp_path):
+    main = tmp_path / "main.py"
+    main.write_text(DRIVER_MAIN)
+    faults = [{"kind": "nack", "at_us": 2500000, "dur_us": 200000}, {"kind": "stuck", "at_us": 3500000}]
+    with VirtualPod(speed="max", i2c_faults=faults) as pod:
+        mpr(pod, "cp", str(FIRMWARE / "compat.py"), str(FIRMWARE / "mpu6050.py"), str(main), ":")
+        mpr(pod, "reset")
+        pod.wait_output("driver", timeout=20)
+        time.sleep(0.1)
+        text = pod.output.decode(errors="replace")
+        kinds = [e["kind"] for e in pod.trace_events("i2c_fault")]
+    assert "ticks True" in text  # compat.py's ticks are the virtual clock's
+    samples, errors, recovered = map(int, text.split("driver")[-1].split()[:3])
+    assert errors >= 2 and recovered == 1
+    assert 650 <= samples <= 800  # 4 s at 200 Hz, less what the faults cost
+    assert kinds[0] == "nack" and "stuck" in kinds
+
+
+RESETS_MAIN = """
+import machine, time
+cause = machine.reset_cause()
+with open('causes.txt', 'a') as f:
+    f.write('%d %d\\n' % (cause, time.time()))
+if cause == machine.PWRON_RESET:
+    machine.deepsleep(5000)
+elif cause == machine.DEEPSLEEP_RESET:
+    wdt = machine.WDT(timeout=200)
+    while True:
+        time.sleep_ms(50)
+print('resets done')
+"""
+
+
+def test_deepsleep_and_watchdog_reset_into_boot(tmp_path):
+    main = tmp_path / "main.py"
+    main.write_text(RESETS_MAIN)
+    image = tmp_path / "pod.img"
+    with VirtualPod(flash=image, speed=1) as pod:
+        mpr(pod, "cp", str(main), ":main.py")
+    with VirtualPod(flash=image, speed="max") as pod:
+        pod.wait_output("resets done", timeout=20)
+        resets = pod.trace_events("reset")
+        boot_causes = [e["cause"] for e in pod.trace_events("boot")]
+        out = mpr(pod, "fs", "cat", "causes.txt")
+    assert [e["kind"] for e in resets] == ["deepsleep", "wdt"]
+    assert boot_causes[:3] == [1, 4, 3]
+    lines = [tuple(map(int, ln.split())) for ln in out.splitlines()]
+    assert [c for c, _ in lines] == [1, 4, 3]
+    assert lines[1][1] - lines[0][1] >= 5  # the RTC ran on through the deep sleep
+
+
+def test_low_battery_and_brownout():
+    code = ("import machine; a = machine.ADC(machine.Pin(35)); a.atten(machine.ADC.ATTN_11DB);"
+            " print(a.read_uv() * 2 // 1000)")
+    with VirtualPod(speed="max", battery={"soc": 4}, brownout_at_us=3000000) as pod:
+        mv = int(mpr(pod, "exec", code))
+        assert 3000 <= mv < 3450  # the cell is nearly empty
+        mpr(pod, "exec", "--no-follow", "import time; time.sleep(5)")  # a reset will cut it
+        pod.wait_for(lambda ev: any(e["ev"] == "boot" and e["boot"] == 1 for e in ev))
+        assert [e["kind"] for e in pod.trace_events("reset")] == ["brownout"]
+        assert mpr(pod, "resume", "exec", "import machine; print(machine.reset_cause())").strip() == "1"

@@ -93,10 +93,10 @@ class VirtualPod:
                  uid=0x123456, max_boots=None):
         self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
         self.workdir = Path(self._tmp.name)
-        self.flash = Path(flash) if flash else self.workdir / "flash.img"
+        self.flash = Path(flash).resolve() if flash else self.workdir / "flash.img"
         if not self.flash.exists():
             new_flash(self.flash)
-        self.trace_path = Path(trace) if trace else self.workdir / "trace.jsonl"
+        self.trace_path = Path(trace).resolve() if trace else self.workdir / "trace.jsonl"
         self.trace_path.write_text("")
         self.speed = speed
         self.heap = heap
@@ -175,7 +175,8 @@ class VirtualPod:
         self._proc = subprocess.Popen(
             [paths.micropython_exe(), "-X", "heapsize=%s" % self.heap, str(MP_DIR / "supervisor.py"), str(path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
-            cwd=str(MP_DIR), start_new_session=True)  # terminal Ctrl-C must not reach it
+            cwd=str(MP_DIR), start_new_session=True,  # terminal Ctrl-C must not reach it
+            preexec_fn=_die_with_parent)
         os.set_blocking(self._proc.stdout.fileno(), False)
         os.set_blocking(self._proc.stdin.fileno(), False)
         self.boots += 1
@@ -307,6 +308,16 @@ class VirtualPod:
             if time.monotonic() > end:
                 raise TimeoutError("virtual pod: %r not printed in %.1f s" % (text, timeout))
             time.sleep(0.02)
+
+
+def _die_with_parent():
+    # Linux: the pod goes when its launcher goes, however the launcher ends.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _read(fd):

@@ -1,0 +1,75 @@
+"""pod vpod: start a virtual pod (the firmware in MicroPython, simulated hardware) on a serial port.
+
+    pod vpod [--recording REC.csv | --scenario NAME] [--flash IMAGE] [--speed N|max]
+
+Prints the pseudo-terminal to connect to (``mpremote connect /dev/pts/N ls``, or
+``pod flash --port /dev/pts/N``) and runs until Ctrl-C. The flash image keeps its files
+between runs; the trace (buzzer, resets, files written, heap) goes to ``--trace``.
+"""
+
+import time
+from pathlib import Path
+
+from .errors import PodError
+
+
+def add_arguments(parser):
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--recording", metavar="REC.csv", help="pod-imu recording the IMU plays (looped: no)")
+    src.add_argument("--scenario", metavar="NAME", help="simulate this scenario for the IMU (see pod simulate)")
+    parser.add_argument("--seed", type=int, default=0, help="simulator seed (with --scenario)")
+    parser.add_argument("--rate", type=float, default=200.0, help="simulated IMU rate in Hz (with --scenario)")
+    parser.add_argument("--flash", metavar="IMAGE", default="vpod-flash.img",
+                        help="littlefs flash image, created on first use (default: %(default)s)")
+    parser.add_argument("--speed", default="1", help="1 = real time, N = sleeps N times faster, max = as fast as possible")
+    parser.add_argument("--trace", metavar="PATH", default="vpod-trace.jsonl", help="trace file (JSON lines)")
+    parser.add_argument("--board", default="lolin_d32", help="board_configs/ module whose wiring to simulate")
+    parser.add_argument("--battery", type=float, metavar="PERCENT", help="battery charge at start (default 90)")
+
+
+def _speed(text):
+    if text == "max":
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise PodError("--speed must be a number or 'max', not %r" % text) from None
+    if value <= 0:
+        raise PodError("--speed must be positive")
+    return value
+
+
+def _recording(args):
+    if args.recording:
+        from . import podcsv
+
+        return podcsv.read(args.recording)
+    if args.scenario:
+        from .simulate import simulate
+
+        rec, _events = simulate(args.scenario, args.seed, args.rate)
+        return rec
+    return None
+
+
+def run(args):
+    from .vpod import VirtualPod
+
+    speed = _speed(args.speed)
+    rec = _recording(args)
+    battery = {"soc": args.battery} if args.battery is not None else None
+    pod = VirtualPod(flash=Path(args.flash), recording=rec, speed=speed, trace=Path(args.trace),
+                     board=args.board, battery=battery)
+    pod.start()
+    try:
+        print("virtual pod on %s (mpremote connect %s ls)" % (pod.port, pod.port), flush=True)
+        print("flash %s, trace %s, speed %s; Ctrl-C to power off" % (args.flash, args.trace, args.speed), flush=True)
+        while pod.running:
+            time.sleep(0.2)
+        raise PodError("the virtual pod stopped (%s); its last output:\n%s"
+                       % (pod.exits[-1:], pod.output[-2000:].decode(errors="replace")))
+    except KeyboardInterrupt:
+        print("\nvirtual pod powered off")
+        return 0
+    finally:
+        pod.stop()
