@@ -153,6 +153,7 @@ class Pod:
             raise PodError(_port_problem(port, e)) from None
         except OSError as e:
             raise PodError(_port_problem(port, e)) from None
+        self._interrupt()
         for wait in (3, 10):  # a pod still booting (just reset) misses the first Ctrl-C/Ctrl-A
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
@@ -172,6 +173,27 @@ class Pod:
         except BaseException:
             self._close_quietly()
             raise
+
+    def _interrupt(self):
+        """Stop a running main.py and let its traceback drain before mpremote's Ctrl-A: a
+        Ctrl-A that arrives while the interrupted program unwinds is lost (a 3 s wait)."""
+        import time
+
+        ser = self.t.serial
+        try:
+            ser.write(b"\r\x03")
+            time.sleep(0.05)
+            ser.write(b"\x03")
+            end = time.monotonic() + 1.0
+            quiet = time.monotonic() + 0.15
+            while time.monotonic() < min(end, quiet):
+                if ser.in_waiting:
+                    ser.read(ser.in_waiting)
+                    quiet = time.monotonic() + 0.15
+                else:
+                    time.sleep(0.01)
+        except OSError:
+            pass  # enter_raw_repl reports a dead line
 
     # ---- life cycle ----
 

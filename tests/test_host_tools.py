@@ -1,0 +1,268 @@
+"""Every pod subcommand against the virtual pod, through the real mpremote transport.
+
+Each test starts its own virtual pod (a MicroPython unix-port process behind a pty) and
+flashes the real firmware onto it with ``pod flash``: as x64 .mpy, since the unix port
+cannot load the ESP32's xtensawin code. Session files are written on the host with the
+pod's own SessionWriter (tests/test_host_store.make_session) and copied to the pod's
+/sessions, so these tests do not depend on the main loop producing a run.
+
+The slow ones (several pod boots, a cut connection) are marked ``slow_pod`` in their name.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import serial
+from test_host_store import make_session
+
+from podtools import cli, device, store
+from podtools.errors import PodError
+from podtools.vpod import VirtualPod
+
+POD = str(Path(sys.executable).with_name("pod"))
+
+
+@pytest.fixture(autouse=True)
+def _no_env_port(monkeypatch):
+    monkeypatch.delenv("POD_PORT", raising=False)
+
+
+def flash(vp, capsys=None):
+    assert cli.main(["flash", "--port", vp.port, "--board", "lolin_d32"]) == 0
+
+
+def put_sessions(vp, files):
+    with device.connect(vp.port) as pod:
+        pod.mkdir("/sessions")
+        for f in files:
+            pod.write_file("/sessions/" + f.name, f.read_bytes())
+
+
+def pod_names(vp):
+    with device.connect(vp.port) as pod:
+        return sorted(n for n, _, _ in pod.listdir("/sessions"))
+
+
+def test_flash_then_check_reports_nothing_to_do(tmp_path, capsys):
+    with VirtualPod(speed=1) as vp:
+        flash(vp)
+        out = capsys.readouterr().out
+        assert "board lolin_d32, mpy-x64" in out and "verified" in out
+        assert cli.main(["flash", "--port", vp.port, "--check"]) == 0
+        assert "is up to date" in capsys.readouterr().out
+        with device.connect(vp.port) as pod:
+            names = {n for n, _, _ in pod.listdir("/")}
+            assert {"main.py", "boot.py", "board.py", "gait.mpy", "app.mpy", "pod_version.json"} <= names
+            assert "gait.py" not in names
+            assert pod.stamp["protocol"] == device.PROTOCOL and pod.stamp["board"] == "lolin_d32"
+            # the compiled firmware imports on the pod, and the pod's clock was set (UTC)
+            assert pod.exec("import app, board; print(board.NAME)").strip() == b"lolin-d32"
+            pod.write_file("/gait.py", b"# an old source copy shadows gait.mpy\n")
+            pod.write_file("/board.py", b"NAME = 'edited'\n")
+        assert cli.main(["flash", "--port", vp.port, "--check"]) == 1
+        out = capsys.readouterr().out
+        assert "differs: /board.py" in out and "stale:   /gait.py" in out
+        flash(vp)
+        assert cli.main(["flash", "--port", vp.port, "--check"]) == 0
+
+
+def test_sync_twice_imports_once_and_marks_synced(tmp_path, capsys):
+    files = [make_session(tmp_path, k, minutes=3) for k in (1, 2)]
+    db_path = tmp_path / "db.sqlite"
+    with VirtualPod(speed=1) as vp:
+        flash(vp)
+        put_sessions(vp, files)
+        capsys.readouterr()
+        assert cli.main(["sync", "--port", vp.port, "--db", str(db_path)]) == 0
+        out = capsys.readouterr().out
+        assert out.count(".pod       imported\n") == 2 and "synced 2 session(s)" in out
+        assert pod_names(vp) == ["S000001-1a2c.synced", "S000002-1a2d.synced"]
+        assert cli.main(["sync", "--port", vp.port, "--db", str(db_path)]) == 0
+        assert "nothing new on the pod" in capsys.readouterr().out
+        # the same file again (a pod that lost the rename): recognised, not duplicated
+        put_sessions(vp, files[:1])
+        assert cli.main(["sync", "--port", vp.port, "--db", str(db_path)]) == 0
+        assert "unchanged" in capsys.readouterr().out
+    db = store.open_db(db_path)
+    assert [s["id"] for s in store.list_sessions(db)] == ["S000001-1a2c", "S000002-1a2d"]
+    assert db.execute("SELECT COUNT(*) FROM intervals").fetchone()[0] == 36
+    assert store.raw_bytes(db, "S000001-1a2c") == files[0].read_bytes()
+    # and the rest of the loop on what was synced
+    assert cli.main(["sessions", "--db", str(db_path)]) == 0
+    assert "2 session(s)" in capsys.readouterr().out
+    assert cli.main(["review", "--last", "--db", str(db_path), "--html", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").stat().st_size > 10000
+
+
+def test_slow_pod_cut_mid_sync_then_sync_again_loses_nothing(tmp_path, monkeypatch):
+    from podtools import sync
+
+    monkeypatch.setattr(device, "CHUNK", 512)  # more chunks: a cut lands inside a file
+    files = [make_session(tmp_path, k, minutes=6) for k in (1, 2, 3)]
+    image = tmp_path / "pod.img"
+    db = store.open_db(tmp_path / "db.sqlite")
+    seen = []
+
+    with VirtualPod(flash=image, speed=1) as vp:
+        flash(vp)
+        put_sessions(vp, files)
+
+        def pull_the_cable(name, n):
+            seen.append(name)
+            if name.startswith("S000002") and seen.count(name) == 3:
+                vp.stop()  # the pod disappears in the middle of the second file
+
+        with pytest.raises(PodError, match="transfer interrupted"):
+            with device.connect(vp.port) as pod:
+                sync.sync_pod(pod, db, hook=pull_the_cable)
+    assert [s["id"] for s in store.list_sessions(db)] == ["S000001-1a2c"]  # nothing half-imported
+    part = tmp_path / "partial" / "S000002-1a2d.pod.part"
+    assert 0 < part.stat().st_size < files[1].stat().st_size
+    with VirtualPod(flash=image, speed=1) as vp:
+        assert pod_names(vp) == ["S000001-1a2c.synced", "S000002-1a2d.pod", "S000003-1a2e.pod"]
+        with device.connect(vp.port) as pod:
+            results = sync.sync_pod(pod, db)
+        assert [r[:2] for r in results] == [("S000002-1a2d.pod", "imported"), ("S000003-1a2e.pod", "imported")]
+        assert not part.exists()
+    ids = [s["id"] for s in store.list_sessions(db)]
+    assert ids == ["S000001-1a2c", "S000002-1a2d", "S000003-1a2e"]
+    for f in files:
+        sid = f.name[:-4]
+        assert store.raw_bytes(db, sid) == f.read_bytes()
+        assert db.execute("SELECT COUNT(*) FROM intervals WHERE session_id = ?", (sid,)).fetchone()[0] == 36
+
+
+def test_corrupt_session_is_reported_kept_aside_and_the_rest_imported(tmp_path, capsys):
+    files = [make_session(tmp_path, k, minutes=2) for k in (1, 2, 3)]
+    bad = bytearray(files[1].read_bytes())
+    bad[len(bad) // 2] ^= 0xFF
+    files[1].write_bytes(bytes(bad))
+    torn = files[2].read_bytes()[:-5]  # power cut during the last write: normal, imported
+    files[2].write_bytes(torn)
+    db_path = tmp_path / "db" / "sessions.sqlite"
+    with VirtualPod(speed=1) as vp:
+        flash(vp)
+        put_sessions(vp, files)
+        capsys.readouterr()
+        assert cli.main(["sync", "--port", vp.port, "--db", str(db_path)]) == 1
+        cap = capsys.readouterr()
+        assert "damaged session file" in cap.err
+        line = [ln for ln in cap.out.splitlines() if ln.startswith("S000002")][0]
+        assert "corrupt" in line and "CRC mismatch" in line and "quarantine" in line
+        assert "last record cut" in [ln for ln in cap.out.splitlines() if ln.startswith("S000003")][0]
+        assert pod_names(vp) == ["S000001-1a2c.synced", "S000002-1a2d.synced", "S000003-1a2e.synced"]
+    assert (db_path.parent / "quarantine" / "S000002-1a2d.pod").read_bytes() == bytes(bad)
+    db = store.open_db(db_path)
+    sessions = {s["id"]: s for s in store.list_sessions(db)}
+    assert sessions["S000001-1a2c"]["problem"] is None and sessions["S000001-1a2c"]["n_intervals"] == 12
+    assert sessions["S000002-1a2d"]["problem"].startswith("CRC mismatch")  # its good prefix is kept
+    assert sessions["S000003-1a2e"]["closed"] == 0 and sessions["S000003-1a2e"]["n_intervals"] == 12
+
+
+def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):
+    with VirtualPod(speed=1) as vp:
+        flash(vp)
+        capsys.readouterr()
+        assert cli.main(["config", "get", "target_spm", "--port", vp.port]) == 0
+        assert capsys.readouterr().out.split()[:2] == ["target_spm", "180"]
+        assert cli.main(["config", "set", "target_spm", "175", "--port", vp.port]) == 0
+        with device.connect(vp.port) as pod:
+            saved = pod.read_file("/config.json")
+            assert json.loads(saved)["target_spm"] == 175
+            assert not pod.exists("/config.json.tmp")
+        capsys.readouterr()
+        for args, msg in ((["target_spm", "250"], "pod: target_spm: 250 is out of range 140..210"),
+                          (["metronome", "loud"], "pod: metronome: \"loud\" is not one of off, always, below, fade"),
+                          (["overstride_m", "9"], "pod: overstride_m: 9 must not exceed overstride_n (5)"),
+                          (["colour", "red"], "pod: colour: unknown key")):
+            assert cli.main(["config", "set", *args, "--port", vp.port]) == 1
+            assert capsys.readouterr().err.startswith(msg)
+        with device.connect(vp.port) as pod:
+            assert pod.read_file("/config.json") == saved  # nothing written
+            pod.write_file("/config.json", b"{not json")
+        assert cli.main(["config", "get", "--port", vp.port]) == 0
+        out = capsys.readouterr().out
+        assert "not valid" in out and "target_spm               180" in out
+
+
+CAPTURE_MAIN = """
+import podconfig, rawcapture, sessionlog
+cfg, _ = podconfig.load('/config.json')
+if cfg['raw_capture_s']:
+    sessionlog.ensure_dir('/sessions')
+    cap = rawcapture.RawCapture('/sessions/S000042-0001.raw', 5000, cfg['raw_capture_s'], clock=lambda: 0)
+    n = 0
+    while cap.active:
+        cap.add_sample((n, 0, 2048, 0, n % 100, 0), n * 5000)
+        n += 1
+    print('captured', n)
+"""
+
+
+def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
+    from podtools import podcsv
+
+    main = tmp_path / "main.py"
+    main.write_text(CAPTURE_MAIN)  # a stand-in main loop that captures as the app does
+    with VirtualPod(speed=1) as vp:
+        flash(vp)
+        with device.connect(vp.port) as pod:
+            pod.write_file("/main.py", main.read_bytes())
+        out = tmp_path / "rec.csv"
+        assert cli.main(["capture", "--seconds", "2", "--wait", "1", "--out", str(out), "--port", vp.port]) == 0
+        rec = podcsv.read(out)
+        assert len(rec) == 400 and rec.rate_hz == pytest.approx(200)
+        with device.connect(vp.port) as pod:
+            assert [n for n, _, _ in pod.listdir("/sessions") if n.endswith(".raw")] == []
+            assert json.loads(pod.read_file("/config.json"))["raw_capture_s"] == 0  # disarmed
+        assert cli.main(["capture", "--download", "--out", str(out), "--port", vp.port]) == 1
+        assert "no raw capture on the pod" in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    # no pod: no port given and no USB serial device
+    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: [])
+    assert cli.main(["sync", "--db", str(tmp_path / "db.sqlite")]) == 1
+    assert capsys.readouterr().err == "pod: no pod connected (plug it in over USB, or give --port)\n"
+    assert cli.main(["config", "get", "--port", "/dev/ttyUSB_nothing"]) == 1
+    assert capsys.readouterr().err == "pod: no pod connected at /dev/ttyUSB_nothing (no such port)\n"
+    with VirtualPod(speed=1) as vp:
+        # MicroPython but never flashed: not a pod yet
+        assert cli.main(["sync", "--port", vp.port, "--db", str(tmp_path / "db.sqlite")]) == 1
+        assert "no pod firmware" in capsys.readouterr().err
+        flash(vp)
+        # firmware older than the tools: an old stamp
+        with device.connect(vp.port) as pod:
+            stamp = dict(pod.stamp, protocol=0, firmware="0.0.1")
+            pod.write_file("/pod_version.json", json.dumps(stamp).encode())
+        assert cli.main(["config", "get", "--port", vp.port]) == 1
+        assert capsys.readouterr().err.startswith("pod: the pod's firmware (0.0.1, protocol 0) is older than these "
+                                                  "tools (protocol 1): run `pod flash`")
+        # port busy: another program holds it
+        with serial.Serial(vp.port, 115200, exclusive=True):
+            assert cli.main(["config", "get", "--port", vp.port]) == 1
+            assert "is busy" in capsys.readouterr().err
+    # the real console script: one line, no traceback
+    r = subprocess.run([POD, "review", "--last", "--db", str(tmp_path / "db.sqlite")], capture_output=True,
+                       text=True, env=dict(os.environ, POD_PORT=""), timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("pod: no sessions in")
+
+
+def test_device_file_transfer_round_trip():
+    data = bytes(range(256)) * 13 + b"tail"
+    with VirtualPod(speed=1) as vp:
+        with device.connect(vp.port, require_firmware=False) as pod:
+            assert pod.stamp is None and pod.info["arch"] == "x64"
+            pod.write_file_atomic("/blob.bin", data)
+            assert pod.read_file("/blob.bin") == data
+            assert pod.read_file("/blob.bin", have=data[:1000]) == data  # resumed
+            assert pod.sha256("/blob.bin") == hashlib.sha256(data).hexdigest()
+            assert pod.stat("/blob.bin") == (len(data), False) and pod.stat("/none") is None
+            with pytest.raises(PodError, match="no such file"):
+                pod.read_file("/none")
