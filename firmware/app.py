@@ -73,7 +73,6 @@ import buzzer
 import coach as _coach
 import gait
 import mpu6050
-import podconfig
 import sessionlog
 import summary
 from compat import const, micropython, ticks_add, ticks_diff, ticks_ms, ticks_us
@@ -217,6 +216,20 @@ class _Clicks(buzzer.Metronome):
             self.beat += 1
 
 
+def _load_config(path):
+    """podconfig.load, then podconfig leaves RAM again: the schema, validation and the
+    writer are only needed at boot (about 11 KB of code the loop never uses)."""
+    import sys
+
+    import podconfig
+
+    try:
+        return podconfig.load(path)
+    finally:
+        sys.modules.pop("podconfig", None)
+        del podconfig
+
+
 def _unix_seconds(dt):
     """RTC datetime tuple (year, month, day, weekday, h, m, s, us) -> Unix seconds (UTC)."""
     y, mo, d = dt[0], dt[1], dt[2]
@@ -273,7 +286,7 @@ class App:
                 hw.set_freq(hw.cpu_hz)
             except (ValueError, OSError):
                 pass
-        cfg, problem = podconfig.load(self.config_path)
+        cfg, problem = _load_config(self.config_path)
         self.config_problem = problem
         cfg = dict(cfg)
         cfg["target_spm"] = self._ramped_target(cfg)

