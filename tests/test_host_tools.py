@@ -266,3 +266,32 @@ def test_device_file_transfer_round_trip():
             assert pod.stat("/blob.bin") == (len(data), False) and pod.stat("/none") is None
             with pytest.raises(PodError, match="no such file"):
                 pod.read_file("/none")
+
+
+def test_slow_pod_the_firmware_records_a_run_then_sync_review_export(tmp_path, capsys):
+    """The whole loop with the real firmware: flash, a simulated run played to the IMU at
+    maximum speed, the app records a session, sync imports it, review and FIT export work."""
+    from garmin_fit_sdk import Decoder, Stream
+
+    from podtools import simulate
+
+    image = tmp_path / "pod.img"
+    db = str(tmp_path / "db.sqlite")
+    with VirtualPod(flash=image, speed=1) as vp:
+        flash(vp)
+        assert cli.main(["config", "set", "auto_stop_idle_s", "10", "--port", vp.port]) == 0
+    rec, _ = simulate.simulate("run", seed=3, duration=80.0)
+    with VirtualPod(flash=image, recording=rec, speed="max") as vp:
+        # the recording ends at 80 s; 10 s without a footfall later the session is closed
+        vp.wait_for(lambda ev: any(e.get("w", 0) > 100e6 for e in ev[-5:]), timeout=40)
+        assert any(e["path"].startswith("/sessions/S") for e in vp.trace_events("file_open"))
+        capsys.readouterr()
+        assert cli.main(["sync", "--port", vp.port, "--db", db]) == 0
+        assert "1 imported" in capsys.readouterr().out
+    (s,) = store.list_sessions(store.open_db(db))
+    assert s["closed"] == 1 and s["end_reason"] == "idle" and s["steps"] > 100
+    assert 150 < s["cadence_spm"] < 195 and s["config"]["auto_stop_idle_s"] == 10
+    assert cli.main(["review", s["id"], "--db", db, "--html", str(tmp_path / "r.html")]) == 0
+    assert cli.main(["export", s["id"], "--format", "fit", "--out", str(tmp_path / "s.fit"), "--db", db]) == 0
+    messages, errors = Decoder(Stream.from_byte_array(bytearray((tmp_path / "s.fit").read_bytes()))).read()
+    assert errors == [] and messages["session_mesgs"][0]["avg_cadence"] == int(s["cadence_spm"] / 2)
