@@ -133,7 +133,16 @@ def main():
     board = load_board()
     hw = build(board)
     print("pod firmware %s on %s" % (app.FIRMWARE_VERSION, hw.board_name))
-    app.App(hw).run()
+    try:
+        app.App(hw).run()
+    except Exception as e:  # noqa: BLE001 - only a failure at boot gets here (the loop catches its own)
+        import sys
+        import time
+
+        sys.print_exception(e)
+        print("main: boot failed; resetting in 5 s (Ctrl-C for the REPL)")
+        time.sleep(5)
+        machine.reset()
 
 
 main()
