@@ -327,3 +327,39 @@ def test_low_battery_and_brownout():
         pod.wait_for(lambda ev: any(e["ev"] == "boot" and e["boot"] == 1 for e in ev))
         assert [e["kind"] for e in pod.trace_events("reset")] == ["brownout"]
         assert mpr(pod, "resume", "exec", "import machine; print(machine.reset_cause())").strip() == "1"
+
+
+def test_speed_compresses_sleeps_and_timers_run_on_the_virtual_clock():
+    code = ("import time, machine\n"
+            "hits = []\n"
+            "tm = machine.Timer(0, mode=machine.Timer.PERIODIC, period=100, callback=lambda t: hits.append(1))\n"
+            "t = time.ticks_ms(); time.sleep(2); tm.deinit()\n"
+            "print(time.ticks_diff(time.ticks_ms(), t), len(hits))\n")
+    with VirtualPod(speed=20) as pod:
+        t0 = time.monotonic()
+        virtual_ms, hits = map(int, mpr(pod, "exec", code).split())
+        real = time.monotonic() - t0
+    assert 2000 <= virtual_ms < 2100 and hits in (19, 20)
+    assert real < 1.5  # two virtual seconds at 20x, plus mpremote's own start-up
+
+
+def test_ctrl_c_is_only_a_byte_while_kbd_intr_is_off():
+    # The mpremote mount protocol (and some firmware) turns Ctrl-C off to move binary data.
+    code = b"import micropython, sys; micropython.kbd_intr(-1); c = sys.stdin.buffer.read(1); " \
+           b"micropython.kbd_intr(3); print('got', c)"
+    with VirtualPod(speed=1) as pod:
+        with serial.Serial(pod.port, 115200, timeout=0.2) as s:
+            s.write(b"\r\x03\x03\r\x01")
+            seen = b""
+            end = time.monotonic() + 5
+            while not seen.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < end:
+                seen += s.read(1)
+            s.write(code + b"\x04")
+            assert s.read(2) == b"OK"
+            time.sleep(0.3)
+            s.write(b"\x03")
+            seen = b""
+            while b"\x04\x04" not in seen and time.monotonic() < end + 5:
+                seen += s.read(100)
+        assert b"got b'\\x03'" in seen
+        assert pod.boots == 1

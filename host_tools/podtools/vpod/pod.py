@@ -7,7 +7,8 @@
 One ``micropython`` process is one boot of the pod (power-on, hard reset, deep-sleep wake,
 watchdog, power cut). A relay thread copies bytes between the pty master and the process's
 stdin/stdout; a Ctrl-C byte from the host also becomes SIGINT (KeyboardInterrupt in running
-code, as the ESP32's UART interrupt does). When the process ends with status 100 + cause
+code, as the ESP32's UART interrupt does; not after micropython.kbd_intr(-1)). Speed
+``max`` runs on the deterministic virtual clock. When the process ends with status 100 + cause
 the relay starts the next boot with that reset cause; killed by a power cut, it boots with
 PWRON_RESET and the RTC lost. The flash image and the trace file outlive all boots.
 
@@ -205,7 +206,7 @@ class VirtualPod:
                         data = _read(m)
                         if data:
                             to_pod += data
-                            if 3 in data and proc.poll() is None:
+                            if 3 in data and proc.poll() is None and self._interruptible(proc):
                                 os.kill(proc.pid, signal.SIGINT)
                     if ev & select.POLLOUT and to_host and not hup:
                         try:
@@ -237,6 +238,13 @@ class VirtualPod:
                 to_pod.clear()
                 if not self._next_boot(proc.returncode):
                     return
+
+    def _interruptible(self, proc):
+        """Ctrl-C may interrupt once the supervisor has booted (its "boot" trace line is
+        out: before that a KeyboardInterrupt would hit its own start-up) and while
+        MicroPython's SIGINT handler is installed."""
+        booted = any(e.get("boot") == self.boots - 1 for e in self.trace_events("boot"))
+        return booted and _sigint_caught(proc.pid)
 
     def _next_boot(self, rc):
         """Start the boot that follows a process's end; False when the pod is off."""
@@ -308,6 +316,19 @@ class VirtualPod:
             if time.monotonic() > end:
                 raise TimeoutError("virtual pod: %r not printed in %.1f s" % (text, timeout))
             time.sleep(0.02)
+
+
+def _sigint_caught(pid):
+    """Does the process handle SIGINT now? Not after micropython.kbd_intr(-1), which on the
+    unix port restores the default action: Ctrl-C is then only a byte, as on the ESP32."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return True  # no /proc: assume MicroPython's own handler is in place
 
 
 def _die_with_parent():
