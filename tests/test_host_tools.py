@@ -12,6 +12,8 @@ The slow ones (several pod boots, a cut connection) are marked ``slow_pod`` in t
 import hashlib
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -236,6 +238,17 @@ def test_user_errors_are_one_line(tmp_path, capsys, monkeypatch):
         assert cli.main(["sync", "--port", vp.port, "--db", str(tmp_path / "db.sqlite")]) == 1
         assert "no pod firmware" in capsys.readouterr().err
         flash(vp)
+        # database locked by another program: one line, and nothing is marked synced on the pod
+        put_sessions(vp, [make_session(tmp_path, 1, minutes=1)])
+        db_path = tmp_path / "locked.sqlite"
+        store.open_db(db_path).close()
+        other = sqlite3.connect(str(db_path), isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        capsys.readouterr()
+        assert cli.main(["sync", "--port", vp.port, "--db", str(db_path)]) == 1
+        assert re.match(r"pod: the session database .* is locked by another program", capsys.readouterr().err)
+        other.execute("ROLLBACK")
+        assert pod_names(vp) == ["S000001-1a2c.pod"]
         # firmware older than the tools: an old stamp
         with device.connect(vp.port) as pod:
             stamp = dict(pod.stamp, protocol=0, firmware="0.0.1")

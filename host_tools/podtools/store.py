@@ -86,6 +86,10 @@ CREATE TABLE IF NOT EXISTS events (
 """ % ",\n    ".join("%s INTEGER" % f for f in INTERVAL_FIELDS)
 
 
+class NotASession(PodError):
+    """The bytes hold no valid session header: nothing can be imported."""
+
+
 class _Db(sqlite3.Connection):
     """A connection that knows its file (for messages)."""
 
@@ -168,7 +172,7 @@ def import_session(db, data, file_name=None):
     """
     header, ivs, evs, footer, n_records, problem = parse(data)
     if header is None:
-        raise PodError("%s: not a session (%s)" % (file_name or "file", problem))
+        raise NotASession("%s: not a session (%s)" % (file_name or "file", problem))
     sid = header["session_id"]
     digest = hashlib.sha256(data).hexdigest()
     try:

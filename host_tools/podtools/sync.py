@@ -117,7 +117,7 @@ def sync_pod(pod, db, show_progress=True, hook=None):
                 detail = "%s; kept in %s" % (problem, kept)
             try:
                 outcome = store.import_session(db, data, file_name=name)
-            except PodError:
+            except store.NotASession:  # a locked database, say, is not this: it stops the sync
                 outcome = "not imported"
             if kind == "corrupt":
                 outcome = "corrupt (%s)" % outcome
