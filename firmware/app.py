@@ -32,9 +32,8 @@ app starts ``_Clicks`` at the coach's next onset mapped to system ticks (``offse
 system ticks - sample clock, tracked from the FIFO reads) and with the coach's exact
 period; from then on the grid runs free on the ESP32's crystal, so an hour has no drift.
 The coach's fade thinning is applied as a beat mask (every 2nd/4th/8th beat). When the
-coach stops clicking, the metronome stops. The coach exposes its schedule only through
-private fields (``_on``, ``_next``, ``_beats``, ``_fade``, ``_on_target``); they are read
-in one place, ``coach_schedule``.
+coach stops clicking, the metronome stops. The app reads the coach's
+schedule through ``Coach.schedule()``.
 
 Sessions. A session starts when the engine reports running (``auto_start``; walking does
 not start one, a runner's warm-up walk is not a run) and stops after ``auto_stop_idle_s``
@@ -85,7 +84,7 @@ BOARD_PATH = "/board.py"  # main.py imports it as ``board``; pod flash copies bo
 CAPTURE_PATH = "/capture.raw"  # the latest raw capture (raw_capture_s), replaced by the next
 ERROR_LOG = "/error.log"
 
-EV_ERROR = const(11)  # session EVENT code for an unexpected exception (after sessionlog's 10 kinds)
+EV_ERROR = const(11)  # session EVENT code "error" (sessionlog.EVENT_KINDS[10]): an unexpected exception
 
 _CPU_HZ = const(80000000)
 _SLACK_US = const(50000)  # a flash write (littlefs, ~10-40 ms) fits before the next deadline
@@ -182,19 +181,6 @@ class Hardware:
         self.woke_from_deepsleep = False
         self.board_name = "?"
         self.log = print
-
-
-def coach_schedule(c):
-    """``(on, next_onset, beat, mask)`` of the coach's metronome, on the sample clock.
-
-    ``beat`` is the index of the beat at ``next_onset``; a beat is audible when
-    ``beat & mask == 0`` (fade mode thins the clicks). These are the coach's private fields:
-    the one place the app depends on them.
-    """
-    mask = 0
-    if c.mode == _coach.MODE_FADE and c._on_target:
-        mask = (1 << c._fade) - 1
-    return c._on, c._next, c._beats, mask
 
 
 class _Clicks(buzzer.Metronome):
@@ -629,7 +615,7 @@ class App:
 
     # ------------------------------------------------------------------ clicks
     def _sync_metronome(self, now):
-        on, nxt, beat, mask = coach_schedule(self.coach)
+        on, nxt, beat, mask = self.coach.schedule()
         m = self.met
         if not on:
             if m.running:

@@ -203,6 +203,20 @@ class Coach:
                     flags |= EV_ALERT
         return flags
 
+    def schedule(self):
+        """``(on, next_onset, beat, mask)``: the metronome as the device plays it.
+
+        The pod plays clicks ahead of time on the buzzer's own drift-free metronome (on
+        system ticks), so it needs the schedule rather than the EV_CLICK events, which come
+        when the samples are processed. ``next_onset`` is on the sample clock; ``beat``
+        indexes the beat at ``next_onset``; a beat sounds when ``beat & mask == 0`` (fade
+        mode thins the clicks). Call it once per loop, not per sample (it makes a tuple).
+        """
+        mask = 0
+        if self.mode == MODE_FADE and self._on_target:
+            mask = (1 << self._fade) - 1
+        return self._on, self._next, self._beats, mask
+
     def _clock(self, now):
         """Advance the millisecond clock to ``now`` (called at least every few minutes)."""
         us = self._us + ticks_diff(now, self._prev)

@@ -129,7 +129,7 @@ FLAG_LOW_BATTERY = const(8)
 
 # Codes are positions in these tuples plus one; append new names at the end only.
 EVENT_KINDS = ("low_cadence", "overstride", "i2c_error", "gap", "low_battery", "fifo_overflow",
-               "sensor_lost", "sensor_back", "config_fallback", "flash_full")
+               "sensor_lost", "sensor_back", "config_fallback", "flash_full", "error")
 END_REASONS = ("idle", "button", "low_battery", "flash_full", "sensor_fault", "shutdown", "error")
 
 SUFFIX = ".pod"

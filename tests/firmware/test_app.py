@@ -271,7 +271,7 @@ def test_unexpected_exception_is_caught_recorded_and_signalled():
     assert b.played(buzzer.SENSOR_FAULT)
     recs, problem = sessionlog.read_session(_sessions(root)[0])
     assert problem is None and recs[-1]["type"] == "footer"
-    assert any(r["type"] == "event" and r["kind"] == "code_%d" % app.EV_ERROR for r in recs)
+    assert any(r["type"] == "event" and r["kind"] == "error" for r in recs)
     with open(root + "/error.log") as f:
         assert "RuntimeError: injected" in f.read()
 
