@@ -472,13 +472,19 @@ class App:
             self._sleep_low_battery()
             return
         start = self._ms()
-        while self.running:
-            try:
-                self.step()
-            except Exception as e:  # noqa: BLE001 - the loop must go on, whatever happened
-                self._unexpected(e)
-            if until_ms is not None and ticks_diff(self._ms(), start) >= until_ms:
-                break
+        try:
+            while self.running:
+                try:
+                    self.step()
+                except Exception as e:  # noqa: BLE001 - the loop must go on, whatever happened
+                    self._unexpected(e)
+                if until_ms is not None and ticks_diff(self._ms(), start) >= until_ms:
+                    break
+        except KeyboardInterrupt:
+            # The laptop connected (mpremote interrupts main.py): close the run properly so
+            # the session it is about to sync is complete, then hand over the REPL.
+            self._stop_session(6)  # "shutdown"
+            raise
 
     def step(self):
         """One pass of the main loop (see the module docstring)."""

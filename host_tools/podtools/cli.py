@@ -15,6 +15,7 @@ COMMANDS = {
     "replay": ("podtools.replay", "run a recording through the pod's own gait engine"),
     "evaluate": ("podtools.evaluate", "replay recordings and score them against their ground truth"),
     "demo": ("podtools.demo", "the newcomer's journey, without hardware"),
+    "vpod": ("podtools.vpod_cmd", "start a virtual pod (firmware + simulated hardware) on a serial port"),
     "flash": ("podtools.flash", "install the firmware and a board config on a pod, verified on the pod"),
     "sync": ("podtools.sync", "import the pod's new sessions into the local database"),
     "sessions": ("podtools.sessions_cmd", "list the synced sessions"),

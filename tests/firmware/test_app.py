@@ -276,6 +276,28 @@ def test_unexpected_exception_is_caught_recorded_and_signalled():
         assert "RuntimeError: injected" in f.read()
 
 
+def test_ctrl_c_from_the_laptop_closes_the_session_first():
+    # mpremote interrupts main.py to sync: the run under way must be complete on flash.
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    b.at(40, interrupt)
+    a = app.App(b.hw)
+    try:
+        a.run(until_ms=90000)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("KeyboardInterrupt was swallowed")
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None
+    assert recs[-1]["type"] == "footer" and recs[-1]["reason"] == "shutdown", recs[-1]
+    assert sum(1 for r in recs if r["type"] == "interval") >= 2
+
+
 def test_raw_capture_at_session_start():
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(raw_capture_s=5))
