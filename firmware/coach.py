@@ -18,7 +18,8 @@ hips rather than heel-first in front of them. Cues must help, not nag:
   kept exact with an integer remainder (no drift), phased on a footfall when the metronome starts,
   so the clicks land with the runner's steps.
 * Low-cadence alert: running, rolling cadence below target - tolerance for
-  ``low_cadence_after_s``; re-armed once the cadence is back within half the tolerance.
+  ``low_cadence_after_s`` without a break; after an alert, re-armed once the cadence is
+  back to half the tolerance below target.
 * Overstride alert: ``overstride_m`` of the last ``overstride_n`` footfalls heel-first
   beyond ``overstride_angle_deg``; the window starts afresh after an alert.
 * At least ``alert_gap_s`` between two alerts of the same kind; nothing at all while
@@ -142,9 +143,12 @@ class Coach:
             if not self._low:
                 self._low = True
                 self._low_since = self.ms
-        elif self.cadence_x10 >= low_edge + (self.tolerance_x10 >> 1):
+        else:
+            # Back within the tolerance: the hold starts again next time. After an alert,
+            # the next one needs a real recovery (half the tolerance above the edge).
             self._low = False
-            self._low_armed = True
+            if self.cadence_x10 >= low_edge + (self.tolerance_x10 >> 1):
+                self._low_armed = True
         on_target = self.cadence_x10 >= low_edge
         if on_target != self._on_target:
             self._on_target = on_target

@@ -1,24 +1,80 @@
-"""The newcomer's journey without hardware (grows as the virtual pod and sync land)."""
+"""The newcomer's journey without hardware, with the same commands as with a real pod.
+
+1. a fresh virtual pod (the firmware's MicroPython on simulated hardware, on a pty);
+2. ``pod flash`` onto it, exactly as onto an ESP32;
+3. a simulated session played to its IMU: warm-up walk, run with an overstride and a
+   low-cadence episode, a traffic-light stop, cool-down walk;
+4. ``pod sync`` into a local database, ``pod sessions``, ``pod review`` with the HTML report;
+5. the same recording replayed on the laptop through the same gait engine, for comparison.
+"""
+
+import time
+from pathlib import Path
+
+from .errors import PodError
 
 
 def add_arguments(p):
-    p.add_argument("--out", default="out/demo", help="where the demo writes its files")
+    p.add_argument("--out", default="out/demo", help="where the demo writes its files (default out/demo)")
+    p.add_argument("--minutes", type=float, default=10.0, help="length of the simulated session")
+    p.add_argument("--seed", type=int, default=7)
+
+
+def _step(text):
+    print("\n== %s" % text, flush=True)
 
 
 def run(args):
-    from pathlib import Path
-
-    from . import podcsv, replay, simulate
+    from . import cli, podcsv, replay, simulate
+    from .vpod import VirtualPod
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    image, db, report = out / "pod.img", out / "sessions.sqlite", out / "report.html"
+    for old in (image, db):
+        if old.exists():
+            old.unlink()
+    t0 = time.monotonic()
+
+    def pod(*argv):
+        code = cli.main([str(a) for a in argv])
+        if code:
+            raise PodError("demo: 'pod %s' failed" % " ".join(str(a) for a in argv))
+
+    _step("1. a fresh virtual pod, and pod flash onto it")
+    with VirtualPod(flash=image, speed=1) as vp:
+        print("virtual pod on %s" % vp.port)
+        pod("flash", "--port", vp.port, "--board", "lolin_d32")
+
+    _step("2. a simulated %.0f-minute session played to the pod's IMU" % args.minutes)
+    rec, events = simulate.simulate("session", seed=args.seed, rate_hz=200, duration=args.minutes * 60)
     rec_path = out / "session.csv"
-    print("1. simulating a session (warm-up walk, run with episodes, a stop, cool-down) ...")
-    rec, events = simulate.simulate("session", seed=7, rate_hz=200)
     podcsv.write(rec_path, rec)
     podcsv.write_events(podcsv.events_path(rec_path), events)
-    print("   %s: %.0f s, %d true strides" % (rec_path, rec.duration_s, len(events)))
-    print("2. replaying it through the pod's own gait engine and coach ...")
+    print("%s: %.0f s, %d true strides of the instrumented foot" % (rec_path, rec.duration_s, len(events)))
+    with VirtualPod(flash=image, recording=rec, speed="max", trace=out / "trace.jsonl") as vp:
+        # The pod closes the session auto_stop_idle_s (120 s) after the last footfall, then
+        # deep-sleeps when nothing moves: the run is on its flash by then.
+        def asleep(events):
+            return any(e.get("kind") == "deepsleep" for e in events if e.get("ev") == "reset")
+
+        events = vp.wait_for(asleep, timeout=240)
+        tones = sum(1 for e in events if e.get("ev") == "buzz" and e.get("on"))
+        slept = next(e["w"] for e in events if e.get("ev") == "reset" and e.get("kind") == "deepsleep")
+        print("the pod ran %.0f virtual seconds, buzzed %d tones (clicks and cues), then went to sleep"
+              % (slept / 1e6, tones))
+
+    _step("3. plug it in: pod sync, pod sessions")
+    with VirtualPod(flash=image, speed=1) as vp:
+        pod("sync", "--port", vp.port, "--db", db)
+    pod("sessions", "--db", db)
+
+    _step("4. pod review")
+    pod("review", "--last", "--db", db, "--html", report)
+
+    _step("5. the same recording replayed on the laptop through the same engine")
     result = replay.replay(rec)
-    print("   " + replay.summary_text(result, rec).replace("\n", "\n   "))
+    print(replay.summary_text(result, rec))
+
+    print("\nDone in %.0f s. The review report is %s" % (time.monotonic() - t0, report.resolve()))
     return 0
