@@ -68,11 +68,15 @@ def fetch(pod, path, size, part_path, on_bytes=None):
 
 
 def verdict(data):
-    """``(kind, problem)``: kind "ok", "torn" (tail cut by a power cut) or "corrupt"."""
+    """``(kind, problem)``: kind "ok", "torn" (tail cut by a power cut), "empty" (the power
+    was cut while the session's header was being written: there is nothing to lose) or
+    "corrupt"."""
     paths.use_firmware()
     import sessionlog
 
     records, end, problem = sessionlog.parse_records(data)
+    if not records and end == 0 and (not data or "truncated" in (problem or "")):
+        return "empty", problem or "empty file"
     if not records or records[0]["type"] != "header":
         return "corrupt", problem or "no session header"
     if problem is None:
@@ -115,10 +119,14 @@ def sync_pod(pod, db, show_progress=True, hook=None):
                 kept = quarantine / name
                 kept.write_bytes(data)
                 detail = "%s; kept in %s" % (problem, kept)
-            try:
-                outcome = store.import_session(db, data, file_name=name)
-            except store.NotASession:  # a locked database, say, is not this: it stops the sync
-                outcome = "not imported"
+            if kind == "empty":
+                outcome = "empty"
+                detail = "power cut before its header was written; nothing recorded"
+            else:
+                try:
+                    outcome = store.import_session(db, data, file_name=name)
+                except store.NotASession:  # a locked database, say, is not this: it stops the sync
+                    outcome = "not imported"
             if kind == "corrupt":
                 outcome = "corrupt (%s)" % outcome
             elif kind == "torn":
