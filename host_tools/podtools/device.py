@@ -123,8 +123,25 @@ def _port_problem(port, exc):
 
 
 def connect(port=None, require_firmware=True):
-    """Open the pod on ``port`` (see ``find_port``); a ``Pod`` to use in a ``with`` block."""
-    return Pod(find_port(port), require_firmware=require_firmware)
+    """Open the pod on ``port`` (see ``find_port``); a ``Pod`` to use in a ``with`` block.
+
+    A pod that was just plugged in or reset may still be booting and miss the first
+    handshake; the connection is tried once more before giving up."""
+    import time
+
+    port = find_port(port)
+    try:
+        return Pod(port, require_firmware=require_firmware)
+    except _HandshakeLost:
+        time.sleep(1.0)
+    try:
+        return Pod(port, require_firmware=require_firmware)
+    except _HandshakeLost as e:
+        raise PodError(str(e)) from None
+
+
+class _HandshakeLost(PodError):
+    """The line went quiet while the connection was being set up."""
 
 
 class DeviceError(PodError):
@@ -170,6 +187,11 @@ class Pod:
             self.stamp = self.read_stamp()
             if require_firmware:
                 check_stamp(self.stamp, port)
+        except PodError as e:
+            self._close_quietly()
+            if str(e).startswith("transfer interrupted"):
+                raise _HandshakeLost(str(e)) from None
+            raise
         except BaseException:
             self._close_quietly()
             raise
