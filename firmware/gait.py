@@ -107,6 +107,11 @@ _Q13 = const(8192)
 _ANG_LIMIT = const(0x20000000)  # 2**29 mdeg: re-base the angle integral beyond this
 
 
+def _l1(x, y, z):
+    """|x| + |y| + |z| (the hot path writes this inline; this is for the slow paths)."""
+    return (x if x >= 0 else -x) + (y if y >= 0 else -y) + (z if z >= 0 else -z)
+
+
 def _isqrt(n):
     """Integer square root (Newton), for normalising the axis now and then."""
     if n <= 0:
@@ -404,21 +409,11 @@ class GaitEngine:
         self._bay = 0
         self._baz = 0
         self._blk_n = 0
-        d = ax - self._b0x
-        da = d if d >= 0 else -d
-        d = ay - self._b0y
-        da += d if d >= 0 else -d
-        d = az - self._b0z
-        da += d if d >= 0 else -d
+        da = _l1(ax - self._b0x, ay - self._b0y, az - self._b0z)
+        dg = _l1(mx - self._pmx, my - self._pmy, mz - self._pmz)
         self._b0x = ax
         self._b0y = ay
         self._b0z = az
-        d = mx - self._pmx
-        dg = d if d >= 0 else -d
-        d = my - self._pmy
-        dg += d if d >= 0 else -d
-        d = mz - self._pmz
-        dg += d if d >= 0 else -d
         self._pmx = mx
         self._pmy = my
         self._pmz = mz
