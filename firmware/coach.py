@@ -26,6 +26,7 @@ hips rather than heel-first in front of them. Cues must help, not nag:
   walking or standing (alerts are only for running).
 """
 
+from buzzer import Metronome
 from compat import const, ticks_add, ticks_diff
 
 EV_CLICK = const(8)
@@ -85,6 +86,9 @@ class Coach:
         if not 1 <= self.over_m <= self.over_n <= 20:
             raise ValueError("overstride_m/overstride_n: need 1 <= m <= n <= 20")
         self.gap_ms = cfg.get("alert_gap_s", 60) * 1000
+        # Metronome: the buzzer's exact onset arithmetic, on the sample clock.
+        self._on = False
+        self._met = Metronome()
         self.set_target(cfg.get("target_spm", 180), start_ticks)
         # A millisecond clock for spans longer than ticks_diff can hold (2**29 us, ~9 min):
         # alert gaps, holds and fades are measured on it. It wraps after 12 days.
@@ -102,13 +106,6 @@ class Coach:
         self._alerted = [False, False, False]
         self._over_bits = 0  # the last over_n footfalls, 1 = overstride (newest in bit 0)
         self._over_count = 0
-        # Metronome.
-        self._on = False
-        self._period = 0
-        self._rem = 0
-        self._acc = 0
-        self._beats = 0
-        self._next = start_ticks
         self._fade = 0
         self._on_target_since = 0
         self._on_target = False
@@ -124,7 +121,7 @@ class Coach:
             raise ValueError("target_spm: %d is outside 140..210" % spm)
         self.target_spm = spm
         self.target_x10 = spm * 10
-        if getattr(self, "_on", False):
+        if self._on:
             self._start_clicks(now)
 
     # ------------------------------------------------------------------ events
@@ -179,11 +176,9 @@ class Coach:
     def _start_clicks(self, now):
         """Start clicking, phased on this footfall: the next click is one period later."""
         self._on = True
-        self._period = _MINUTE_US // self.target_spm
-        self._rem = _MINUTE_US % self.target_spm
-        self._acc = 0
-        self._beats = 0
-        self._next = ticks_add(now, self._period)
+        met = self._met
+        met.set_spm(self.target_spm)
+        met.start(ticks_add(now, _MINUTE_US // self.target_spm))
 
     # ------------------------------------------------------------------ per sample
     def tick(self, now):
@@ -193,7 +188,7 @@ class Coach:
         if self.running and ms - self._last_ff > _STALE_MS:
             self.running = False
             self._low = False
-        if self._on and ticks_diff(now, self._next) >= 0:
+        if self._on and self._met.due(now):
             flags = self._click(now)
         if self.running:
             if self._low and self._low_armed and ms - self._low_since >= self.low_after_ms:
@@ -219,7 +214,7 @@ class Coach:
         mask = 0
         if self.mode == MODE_FADE and self._on_target:
             mask = (1 << self._fade) - 1
-        return self._on, self._next, self._beats, mask
+        return self._on, self._met.next_onset, self._met.k, mask
 
     def _clock(self, now):
         """Advance the millisecond clock to ``now`` (called at least every few minutes)."""
@@ -233,21 +228,15 @@ class Coach:
         return self.ms
 
     def _click(self, now):
-        onset = self._next
-        # Exact period 60e6 / target as quotient + remainder (Bresenham): the onsets never
-        # drift, however long the run, and every value stays a small int.
-        acc = self._acc + self._rem
-        step = self._period
-        if acc >= self.target_spm:
-            acc -= self.target_spm
-            step += 1
-        self._acc = acc
-        self._next = ticks_add(onset, step)
+        # Exact period 60e6 / target (buzzer.Metronome carries the remainder): the onsets
+        # never drift, however long the run, and every value stays a small int.
+        met = self._met
+        onset = met.next_onset
+        beat = met.k
+        met.advance()
         if not self._wants_clicks():
             self._on = False
             return 0
-        beat = self._beats
-        self._beats = beat + 1
         if self.mode == MODE_FADE and self._on_target:
             level = (self.ms - self._on_target_since) // _FADE_HOLD_MS
             self._fade = level if level < _FADE_MAX else _FADE_MAX

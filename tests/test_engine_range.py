@@ -72,7 +72,8 @@ def _instrumented(name, extra=None):
 def fw():
     compat = _instrumented("compat")
     gait = _instrumented("gait", {"compat": compat})
-    coach = _instrumented("coach", {"compat": compat})
+    buzzer = _instrumented("buzzer", {"compat": compat})  # the coach's metronome arithmetic
+    coach = _instrumented("coach", {"compat": compat, "buzzer": buzzer})
     return compat, gait, coach
 
 
