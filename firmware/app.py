@@ -292,7 +292,6 @@ class App:
             self.buz.play(buzzer.CONFIG_FALLBACK)
         self.interval_ms = cfg["interval_s"] * 1000
         self.idle_stop_ms = cfg["auto_stop_idle_s"] * 1000
-        self.over_cdeg = cfg["overstride_angle_deg"] * 100
         self.rate_hz = cfg["rate_hz"]
         # Buffers for the whole run: one FIFO burst (85 samples = the whole FIFO) and one sample.
         self._buf = bytearray(mpu6050.MAX_FIFO_SAMPLES * mpu6050.SAMPLE_BYTES)
@@ -591,7 +590,7 @@ class App:
                 cur.footfall(eng.cadence_x10)
                 self._last_ff_ms = self._ms()
             elif ev == gait.EV_STEP:
-                over = eng.strike == gait.REARFOOT and eng.strike_cdeg > self.over_cdeg
+                over = self.coach.is_overstride(eng.strike, eng.strike_cdeg)
                 cur.stance(eng.strike, eng.strike_cdeg, eng.contact_ms, over)
             elif ev == gait.EV_ACTIVITY:
                 if eng.activity == gait.RUN and self.writer is None and self.cfg["auto_start"]:

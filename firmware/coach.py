@@ -159,11 +159,15 @@ class Coach:
         """A completed stance: count heel-first overstrides in the last N footfalls."""
         if not self.running:
             return
-        over = 1 if strike == _REARFOOT and strike_cdeg > self.over_cdeg else 0
+        over = 1 if self.is_overstride(strike, strike_cdeg) else 0
         n = self.over_n
         old = (self._over_bits >> (n - 1)) & 1
         self._over_bits = ((self._over_bits << 1) | over) & ((1 << n) - 1)
         self._over_count += over - old
+
+    def is_overstride(self, strike, strike_cdeg):
+        """A heel-first landing steeper than ``overstride_angle_deg``: the one definition."""
+        return strike == _REARFOOT and strike_cdeg > self.over_cdeg
 
     def _wants_clicks(self):
         mode = self.mode
