@@ -214,7 +214,6 @@ class GaitEngine:
         self._seg_ang = 0
         self._seg_max = 0
         self._seg_min = 0
-        self._seg_t = 0
         self._seg_n = 0  # samples since the segment started (history index distance)
         # Stride machine.
         self._state = _S_IDLE
