@@ -420,11 +420,7 @@ class GaitEngine:
             return
         if not (-_BIAS_MAX < mx < _BIAS_MAX and -_BIAS_MAX < my < _BIAS_MAX and -_BIAS_MAX < mz < _BIAS_MAX):
             return
-        x = ax >> 3
-        y = ay >> 3
-        z = az >> 3
-        a2 = x * x + y * y + z * z - _ACC1G_SQ
-        if -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ:  # |a| near 1 g (allowing accel bias)
+        if self._at_rest(ax, ay, az):  # |a| near 1 g (allowing accel bias)
             self._bx = mx
             self._by = my
             self._bz = mz
@@ -800,11 +796,7 @@ class GaitEngine:
         now = self.now
         # Foot-flat: the quietest rotation once the impact has rung out, |a| near 1 g.
         if e < self._e_min and ticks_diff(now, self._impact_t) > _RING_US:
-            x = ax >> 3
-            y = ay >> 3
-            z = az >> 3
-            a2 = x * x + y * y + z * z - _ACC1G_SQ
-            if -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ or not self._ms_ok:
+            if not self._ms_ok or self._at_rest(ax, ay, az):
                 self._e_min = e
                 self._ms_ang = self._ang
                 self._ms_t = now
