@@ -55,7 +55,7 @@ def test_micropython_replay_equals_cpython_on_simulated(tmp_path, scenario, rate
 
 
 def _suite_scores(name):
-    cfg = evaluate._config(None)
+    cfg = evaluate.pod_config()
     scores = []
     for item in evaluate.suite_items(name, 1):
         _, rec, events = evaluate.simulate_item(item)
@@ -86,7 +86,7 @@ def test_session_alerts_fire_in_their_episodes():
 
 
 def test_real_walks_against_motion_capture():
-    cfg = evaluate._config(None)
+    cfg = evaluate.pod_config()
     for name, f1_min in (("gaitmap_walk_right", 0.99), ("gaitmap_walk_left", 0.96)):
         rec = podcsv.read(DATA / (name + ".csv"))
         events = podcsv.read_events(DATA / (name + ".events.csv"))

@@ -46,7 +46,7 @@ def _hour_replay(tmp):
 
 
 def _accuracy():
-    cfg = evaluate._config(None)
+    cfg = evaluate.pod_config()
     rows = []
     for suite in ("running", "idle", "session"):
         scores = [evaluate.evaluate_one(rec, ev, cfg)

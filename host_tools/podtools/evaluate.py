@@ -290,16 +290,16 @@ def simulate_item(item):
 
 
 # ---------------------------------------------------------------------------- command
-def _config(path):
+def pod_config(path=None):
+    """The config replays are scored with: the file at ``path``, else the pod's defaults."""
+    if path:
+        return replay.load_config(path)
     from . import paths
 
     paths.use_firmware()
     import podconfig
 
-    cfg = podconfig.defaults()
-    if path:
-        cfg = replay.load_config(path)
-    return cfg
+    return podconfig.defaults()
 
 
 def evaluate_one(rec, events, cfg, runtime="cpython", rec_path=None):
@@ -326,7 +326,7 @@ def _row(label, s):
 
 
 def run(args):
-    cfg = _config(args.config)
+    cfg = pod_config(args.config)
     if not args.recordings and not args.suite:
         raise PodError("give recordings to evaluate, or --suite NAME")
     jobs = []
