@@ -54,18 +54,9 @@ def test_micropython_replay_equals_cpython_on_simulated(tmp_path, scenario, rate
     assert sum(1 for line in cp if line.startswith("S ")) > 10
 
 
-def _suite_scores(name):
-    cfg = evaluate.pod_config()
-    scores = []
-    for item in evaluate.suite_items(name, 1):
-        _, rec, events = evaluate.simulate_item(item)
-        scores.append(evaluate.evaluate_one(rec, events, cfg))
-    return evaluate.overall(scores)
-
-
 def test_running_suite_meets_the_targets():
     # All strikes, 2-6 m/s, 150-200 spm, random mountings, 100/200/400 Hz (45 files).
-    o = _suite_scores("running")
+    o = evaluate.suite_overall("running")
     assert o["f1"] >= 0.995
     assert o["ic_median_abs_ms"] <= 10
     assert o["contact_median_abs_ms"] <= 15
@@ -75,12 +66,12 @@ def test_running_suite_meets_the_targets():
 
 
 def test_standing_fidgeting_tapping_make_no_footfalls():
-    o = _suite_scores("idle")
+    o = evaluate.suite_overall("idle")
     assert o["false_steps_per_min"] <= 1
 
 
 def test_session_alerts_fire_in_their_episodes():
-    o = _suite_scores("session")
+    o = evaluate.suite_overall("session")
     assert o["f1"] >= 0.99
     assert o["alert_recall"] == 1.0
 

@@ -289,6 +289,16 @@ def simulate_item(item):
     return label, rec, events
 
 
+def suite_overall(name, seed=1, cfg=None):
+    """Simulate a whole suite, replay and score every file; the pooled scores."""
+    cfg = cfg or pod_config()
+    scores = []
+    for item in suite_items(name, seed):
+        _, rec, events = simulate_item(item)
+        scores.append(evaluate_one(rec, events, cfg))
+    return overall(scores)
+
+
 # ---------------------------------------------------------------------------- command
 def pod_config(path=None):
     """The config replays are scored with: the file at ``path``, else the pod's defaults."""
