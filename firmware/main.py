@@ -5,9 +5,9 @@ This is the only firmware module (with the board file) that imports ``machine`` 
 
 Board selection: ``/board.py`` on the pod's flash is the board file, a copy of one of
 ``board_configs/*.py`` made by ``pod flash --board NAME`` (``mpremote cp
-board_configs/lolin_d32.py :board.py`` by hand). Without it the pod runs with the
-ESP32-DevKitC wiring (``board_configs/esp32_devkitc.py`` if present on the flash, else the
-same numbers built in here) and says so on the console.
+board_configs/lolin_d32.py :board.py`` by hand). Without it the pod uses
+``esp32_devkitc.py`` if that is on the flash, and says so; with neither it does not guess
+pins: it says what to do on the console and stays at the REPL.
 
 Board constants used (see board_configs/): NAME, I2C_ID, I2C_SCL, I2C_SDA, I2C_FREQ,
 IMU_ADDR, IMU_INT_PIN, BUZZER_PIN, BUZZER_PIN_B (optional second piezo pin: the clicks
@@ -31,24 +31,8 @@ except ImportError:  # not an ESP32 (e.g. a bare unix port): no RMT, no ext0 wak
     esp32 = None
 
 
-class _DevKitC:
-    """The ESP32-DevKitC wiring, when no board file is on the flash."""
-
-    NAME = "esp32-devkitc (default)"
-    I2C_ID = 0
-    I2C_SCL = 22
-    I2C_SDA = 21
-    I2C_FREQ = 400000
-    IMU_ADDR = 0x68
-    IMU_INT_PIN = 4
-    BUZZER_PIN = 25
-    BUTTON_PIN = 0
-    LED_PIN = 2
-    BATTERY_ADC_PIN = None
-    BATTERY_DIVIDER = None
-
-
 def load_board():
+    """The board module, or None when the flash holds no board file."""
     try:
         import board
 
@@ -61,8 +45,7 @@ def load_board():
         print("main: no /board.py, using board_configs/esp32_devkitc.py")
         return board
     except ImportError:
-        print("main: no /board.py, using the ESP32-DevKitC wiring")
-        return _DevKitC
+        return None
 
 
 def build(board):
@@ -131,6 +114,9 @@ def build(board):
 
 def main():
     board = load_board()
+    if board is None:
+        print("main: no board file on the flash: run pod flash --board NAME (see board_configs/)")
+        return
     hw = build(board)
     print("pod firmware %s on %s" % (app.FIRMWARE_VERSION, hw.board_name))
     try:

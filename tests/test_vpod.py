@@ -110,6 +110,16 @@ def test_main_runs_at_reset_ctrl_c_stops_it_soft_reset_reruns_it(tmp_path):
         assert mpr(pod, "resume", "exec", "import machine; print(machine.reset_cause())").strip() == "5"
 
 
+def test_firmware_without_a_board_file_says_what_to_do_and_stays_at_the_repl():
+    firmware = Path(__file__).resolve().parents[1] / "firmware"
+    with VirtualPod(speed=1) as pod:
+        mpr(pod, "cp", *[str(p) for p in sorted(firmware.glob("*.py"))], ":")
+        mpr(pod, "reset")
+        pod.wait_output("no board file on the flash: run pod flash --board NAME")
+        assert mpr(pod, "exec", "print(1 + 1)").strip() == "2"  # no reset loop, the REPL answers
+        assert pod.boots == 2  # the first power-on and the reset: nothing reset again
+
+
 def test_files_survive_a_restart_of_the_launcher(tmp_path):
     image = tmp_path / "pod.img"
     with VirtualPod(flash=image, speed=1) as pod:
@@ -362,4 +372,4 @@ def test_ctrl_c_is_only_a_byte_while_kbd_intr_is_off():
             while b"\x04\x04" not in seen and time.monotonic() < end + 5:
                 seen += s.read(100)
         assert b"got b'\\x03'" in seen
-        assert pod.boots == 1
+        assert pod.boots == 2  # the first power-on and the reset: nothing reset again
