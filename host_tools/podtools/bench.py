@@ -3,6 +3,9 @@
 * per-sample cost of the engine under MicroPython (the unix port, @native as on the pod)
   and under CPython, each also as a ratio to an empty loop over the same samples;
 * the CPython replay time of a 1-hour 200 Hz recording (read + engine + coach);
+* heap taken by the firmware's code (from .mpy files, and in place from a ROMFS image) and
+  by the engine's and the pipeline's state, on this 64-bit unix port (the ESP32 is 32-bit:
+  roughly half); the whole-firmware hour inside a 64 KB heap is tests/test_firmware_hour.py;
 * accuracy on the simulated running suite, the idle suite and the real walks.
 """
 
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, mp_bench, paths, podcsv, replay, simulate
+from . import evaluate, flash, mp_bench, mp_mem, paths, podcsv, replay, simulate
 
 
 def _engine_cost(tmp):
@@ -45,6 +48,19 @@ def _hour_replay(tmp):
     return rec2.duration_s, t1 - t0, t2 - t1, len(result["steps"])
 
 
+def _memory(tmp):
+    files = flash.build(flash.DEFAULT_BOARD, "mpy-x64", tmp)
+    mods = {t[1:]: p for t, p in files.items() if t.endswith(".mpy")}
+    image = Path(tmp) / "pod.romfs"
+    image.write_bytes(flash.romfs_image(mods))
+    out = {}
+    for args in ([tmp], [tmp, str(image)]):
+        r = subprocess.run([paths.micropython_exe(), "-X", "heapsize=1M", mp_mem.__file__, *args],
+                           capture_output=True, text=True, check=True)
+        out.update((k, int(v)) for k, v in (w.split("=") for w in r.stdout.split()))
+    return out
+
+
 def _accuracy():
     cfg = evaluate.pod_config()
     rows = []
@@ -68,6 +84,12 @@ def main():
         dur, t_read, t_run, steps = _hour_replay(tmp)
         print("1-hour 200 Hz replay (CPython): %.0f s of samples, read %.1f s + engine/coach %.1f s = %.1f s (%d steps)"
               % (dur, t_read, t_run, t_read + t_run, steps))
+        mem = _memory(tmp)
+        print("heap on the 64-bit MicroPython unix port (an ESP32 needs roughly half):")
+        print("  firmware code from .mpy files: %5.1f KB; run in place from ROMFS: %5.1f KB"
+              % (mem["mpy_code"] / 1024, mem["rom_code"] / 1024))
+        print("  gait engine state at 200 Hz:   %5.1f KB; whole pipeline (engine + coach): %5.1f KB"
+              % (mem["engine"] / 1024, mem["pipeline"] / 1024))
     print("accuracy (pod evaluate):")
     print("  " + evaluate.HEADER)
     for label, s in _accuracy():
