@@ -86,6 +86,7 @@ _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the 
 _HEEL_UP = const(3000)  # toe-up by more than 3 deg (mdeg) at the reversal: heel-first
 _DRIFT_MAX = const(60000)  # more than 60 deg between foot-flats is not drift
 _REST_US = const(40000)  # a landing without impact: at rest for 40 ms
+_REST_DA = const(410)  # ... with gravity steady within 0.2 g (L1) all that time
 _ZC_REST = const(300000)  # ... then IC is the reversal if it came at most 300 ms before
 _RING_US = const(25000)  # impact ringing: foot-flat is looked for after it
 _MIN_CONTACT = const(60000)
@@ -157,7 +158,8 @@ class GaitEngine:
         self._qhead = 0
         self._qn = 0
         # Sample history: the jerk looks ~5 ms back, and once orientation is learned the
-        # last ~1.5 s are processed again so the first footfalls are not lost.
+        # last 1.5 to 2.5 s are processed again so the first footfalls are not lost (less
+        # above 680 Hz, down to 1 s at 1 kHz: 1024 samples, 14 KB, is the cap).
         n = 256
         while n * period_us < 1500000 and n < 1024:
             n <<= 1
@@ -227,6 +229,9 @@ class GaitEngine:
         self._zc_arm = False
         self._resting = False
         self._rest_t = 0
+        self._rax = 0  # the accelerometer when the rest began
+        self._ray = 0
+        self._raz = 0
         self._w_prev = 0
         self._ic_ang = 0
         self._impact_t = 0
@@ -720,10 +725,18 @@ class GaitEngine:
         self._wj_level = wlevel + ((wj - wlevel) >> 3)
         self._jerk_level = level + ((jerk - level) >> 3)
         if e < _E_QUIET and self._at_rest(ax, ay, az):
-            # A soft landing that never rang: the foot has been at rest for a while.
-            if not self._resting:
+            # A soft landing that never rang: the foot has been at rest for a while, gravity
+            # steady (|a| alone is not enough: a slow swing can sweep through 1 g).
+            dx = ax - self._rax
+            dy = ay - self._ray
+            dz = az - self._raz
+            moved = (dx if dx >= 0 else -dx) + (dy if dy >= 0 else -dy) + (dz if dz >= 0 else -dz) > _REST_DA
+            if not self._resting or moved:
                 self._resting = True
                 self._rest_t = now
+                self._rax = ax
+                self._ray = ay
+                self._raz = az
             elif ticks_diff(now, self._rest_t) > _REST_US:
                 if self._zc_ok and ticks_diff(self._rest_t, self._zc_t) < _ZC_REST:
                     self._contact(self._zc_t, self._zc_ang)

@@ -57,9 +57,19 @@ def load_config(path):
         raise PodError("%s: %s" % (path, e)) from None
 
 
+def at_recording_rate(config, rec):
+    """``config`` (None: the pod's defaults) with ``rate_hz`` set to the recording's rate, as
+    a pod recording at that rate is configured: the engine sizes its history and its
+    stillness blocks from it."""
+    cfg = dict(config or {})
+    cfg["rate_hz"] = min(1000, max(100, int(round(rec.rate_hz))))
+    return cfg
+
+
 def replay_lines(rec, runtime="cpython", config=None, start_ticks=0, rec_path=None):
     """Run the pipeline over ``rec``; returns the driver's integer lines."""
     imu = normalised_counts(rec)
+    config = at_recording_rate(config, rec)
     if runtime == "cpython":
         paths.use_firmware()
         rows = np.column_stack([rec.t_us.astype(np.int64), imu]).tolist()
