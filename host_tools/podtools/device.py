@@ -125,19 +125,19 @@ def _port_problem(port, exc):
 def connect(port=None, require_firmware=True):
     """Open the pod on ``port`` (see ``find_port``); a ``Pod`` to use in a ``with`` block.
 
-    A pod that was just plugged in or reset may still be booting and miss the first
-    handshake; the connection is tried once more before giving up."""
+    A pod that was just plugged in or reset may still be booting (or a busy laptop may
+    starve a virtual pod) and miss the first handshake; the connection is tried twice
+    more, after 1 s and 3 s, before giving up."""
     import time
 
     port = find_port(port)
-    try:
-        return Pod(port, require_firmware=require_firmware)
-    except _HandshakeLost:
-        time.sleep(1.0)
-    try:
-        return Pod(port, require_firmware=require_firmware)
-    except _HandshakeLost as e:
-        raise PodError(str(e)) from None
+    for pause in (1.0, 3.0, None):
+        try:
+            return Pod(port, require_firmware=require_firmware)
+        except _HandshakeLost as e:
+            if pause is None:
+                raise PodError(str(e)) from None
+            time.sleep(pause)
 
 
 class _HandshakeLost(PodError):
