@@ -1,6 +1,7 @@
 """Heap taken by the firmware, measured inside the MicroPython unix port (``make bench``).
 
-    micropython mp_mem.py MPY_DIR ROMFS_IMAGE
+    micropython mp_mem.py MPY_DIR               # code from .mpy files, engine, pipeline
+    micropython mp_mem.py MPY_DIR ROMFS_IMAGE   # code in place from the ROMFS image
 
 MPY_DIR holds the firmware compiled for this port (``pod flash`` does the same for the
 ESP32); ROMFS_IMAGE the same modules as a ROMFS image (``pod flash --romfs-image``).
@@ -32,8 +33,7 @@ def _imports(path):
     import app  # noqa: F401 - everything the main loop imports
     import pipeline  # noqa: F401 - imported by the app at boot
 
-    code = _used() - base
-    return code
+    return _used() - base
 
 
 def main(mpy_dir, image):
