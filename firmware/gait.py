@@ -590,12 +590,7 @@ class GaitEngine:
             k += 1
         now_end = self.now
         self.now = ticks_add(now_end, -back)
-        self._ang = 0
-        self._seg_ang = 0
-        self._seg_max = 0
-        self._seg_min = 0
-        self._loud = False
-        self._state = _S_IDLE
+        self._rebase()  # the angle, the segment and the stride machine start afresh
         bx = self._bx >> 4
         by = self._by >> 4
         bz = self._bz >> 4
