@@ -128,19 +128,25 @@ def romfs_image(files):
     return w.finalise()
 
 
+def firmware_romfs(arch, out_dir):
+    """The firmware's modules compiled for ``arch`` into ``out_dir`` (not main.py, boot.py or
+    the board file, which stay on the read-write file system), as one ROMFS image:
+    ``(image bytes, number of modules)``."""
+    files = build(DEFAULT_BOARD, "mpy-" + arch, out_dir)
+    mods = {t[1:]: p for t, p in files.items() if t.endswith(".mpy")}
+    return romfs_image(mods), len(mods)
+
+
 def write_romfs(path, arch):
-    """``pod flash --romfs-image``: the firmware's compiled modules (not main.py, boot.py or
-    the board file, which stay on the read-write file system) as one ROMFS image."""
+    """``pod flash --romfs-image``: write ``firmware_romfs`` to ``path``."""
     with tempfile.TemporaryDirectory(prefix="podromfs-") as tmp:
-        files = build(DEFAULT_BOARD, "mpy-" + arch, tmp)
-        mods = {t[1:]: p for t, p in files.items() if t.endswith(".mpy")}
-        image = romfs_image(mods)
+        image, count = firmware_romfs(arch, tmp)
     try:
         Path(path).write_bytes(image)
     except OSError as e:
         raise PodError("cannot write %s: %s" % (path, e.strerror or e)) from None
     print("wrote %s: ROMFS image, %d bytes, %d modules compiled for %s (deploy: mpremote romfs deploy %s)"
-          % (path, len(image), len(mods), arch, path))
+          % (path, len(image), count, arch, path))
     return 0
 
 
