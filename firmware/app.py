@@ -481,8 +481,16 @@ class App:
                     break
         except KeyboardInterrupt:
             # The laptop connected (mpremote interrupts main.py): close the run properly so
-            # the session it is about to sync is complete, then hand over the REPL.
-            self._stop_session(6)  # "shutdown"
+            # the session it is about to sync is complete, then hand over the REPL. Tools send
+            # Ctrl-C more than once: it is off meanwhile, so a second one cannot cut the close.
+            kbd_intr = getattr(micropython, "kbd_intr", None)
+            if kbd_intr is not None:
+                kbd_intr(-1)
+            try:
+                self._stop_session(6)  # "shutdown"
+            finally:
+                if kbd_intr is not None:
+                    kbd_intr(3)
             raise
 
     def step(self):

@@ -19,6 +19,7 @@ import serial
 
 from podtools.podcsv import Recording
 from podtools.vpod import VirtualPod
+from podtools.vpod import pod as vpod_pod
 
 MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 
@@ -373,3 +374,31 @@ def test_ctrl_c_is_only_a_byte_while_kbd_intr_is_off():
                 seen += s.read(100)
         assert b"got b'\\x03'" in seen
         assert pod.boots == 1
+
+
+
+def test_ctrl_c_lands_where_the_pod_waits_not_inside_a_c_call(monkeypatch):
+    # The unix port raises KeyboardInterrupt inside whatever C code runs (a littlefs write,
+    # the GC); the ESP32 only between bytecodes. The launcher delivers it at the next wait.
+    monkeypatch.setattr(vpod_pod, "_CTRL_C_WAIT_S", 30.0)  # no fallback for busy code here
+    code = (b"import time\nl = [(i * 7919) % 1000003 for i in range(3_000_000)]\nsorted_ = False\n"
+            b"try:\n print('sorting')\n l.sort()\n sorted_ = True\n time.sleep(10)\n"
+            b"except KeyboardInterrupt:\n print('interrupted, sorted:', sorted_)\n")
+    with VirtualPod(speed=1, heap="256M") as pod:
+        with serial.Serial(pod.port, 115200, timeout=0.2) as s:
+            s.write(b"\r\x03\r\x01")
+            seen = b""
+            end = time.monotonic() + 5
+            while not seen.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < end:
+                seen += s.read(1)
+            s.write(code + b"\x04")
+            seen = b""
+            while b"sorting" not in seen and time.monotonic() < end + 10:
+                seen += s.read(100)
+            s.write(b"\x03")
+            time.sleep(0.02)
+            s.write(b"\x03")  # a second one before the first has landed: still one interrupt
+            while seen.count(b"\x04") < 2 and time.monotonic() < end + 20:
+                seen += s.read(100)
+        assert b"interrupted, sorted: True" in seen, seen
+        assert pod.exits == [] and pod.boots == 1

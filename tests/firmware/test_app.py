@@ -284,17 +284,37 @@ def test_ctrl_c_from_the_laptop_closes_the_session_first():
     def interrupt():
         raise KeyboardInterrupt
 
+    class Kbd:  # micropython.kbd_intr, recording whether Ctrl-C was on while the footer went out
+        calls = []
+        footer_with_ctrl_c_off = None
+
+        @staticmethod
+        def kbd_intr(c):
+            Kbd.calls.append(c)
+
     b.at(40, interrupt)
     a = app.App(b.hw)
+    stop = a._stop_session
+
+    def stop_session(reason):
+        Kbd.footer_with_ctrl_c_off = Kbd.calls == [-1]
+        stop(reason)
+
+    a._stop_session = stop_session
+    real = app.micropython
+    app.micropython = Kbd
     try:
         a.run(until_ms=90000)
     except KeyboardInterrupt:
         pass
     else:
         raise AssertionError("KeyboardInterrupt was swallowed")
+    finally:
+        app.micropython = real
     recs, problem = sessionlog.read_session(_sessions(root)[0])
     assert problem is None
     assert recs[-1]["type"] == "footer" and recs[-1]["reason"] == "shutdown", recs[-1]
+    assert Kbd.footer_with_ctrl_c_off and Kbd.calls == [-1, 3]  # off for the close, then on again
     assert sum(1 for r in recs if r["type"] == "interval") >= 2
 
 

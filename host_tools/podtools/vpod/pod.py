@@ -7,7 +7,8 @@
 One ``micropython`` process is one boot of the pod (power-on, hard reset, deep-sleep wake,
 watchdog, power cut). A relay thread copies bytes between the pty master and the process's
 stdin/stdout; a Ctrl-C byte from the host also becomes SIGINT (KeyboardInterrupt in running
-code, as the ESP32's UART interrupt does; not after micropython.kbd_intr(-1)). Speed
+code, as the ESP32's UART interrupt does; not after micropython.kbd_intr(-1)), delivered when the
+process waits in a sleep or a read, where the ESP32 would raise it too. Speed
 ``max`` runs on the deterministic virtual clock. When the process ends with status 100 + cause
 the relay starts the next boot with that reset cause; killed by a power cut, it boots with
 PWRON_RESET and the RTC lost. The flash image and the trace file outlive all boots.
@@ -39,6 +40,13 @@ FLASH_BYTES = 2 * 1024 * 1024  # the ESP32's default vfs partition on a 4 MB mod
 BLOCK_SIZE = 4096
 _EXIT_RESTART = 100
 _PWRON, _HARD = 1, 2
+_CTRL_C_WAIT_S = 0.5  # see VirtualPod._deliver_ctrl_c
+# Linux system calls in which a MicroPython process waits for time or input (x86_64, aarch64):
+# read (stdin only), poll/ppoll, select/pselect6, nanosleep/clock_nanosleep, epoll_wait/pwait.
+_WAIT_SYSCALLS = {
+    "x86_64": {0: 0, 7: None, 23: None, 35: None, 230: None, 270: None, 271: None, 232: None, 281: None},
+    "aarch64": {63: 0, 73: None, 72: None, 101: None, 115: None, 22: None},
+}.get(os.uname().machine, {})
 _KNOWN_BOARD_KEYS = {
     "I2C_SCL": "i2c_scl", "I2C_SDA": "i2c_sda", "IMU_ADDR": "imu_addr", "IMU_INT_PIN": "imu_int_pin", "LED_PIN": "led_pin",
     "BATTERY_ADC_PIN": "battery_pin", "BATTERY_DIVIDER": "battery_divider", "BUZZER_PIN": "buzzer_pin",
@@ -125,6 +133,7 @@ class VirtualPod:
         self._stop = threading.Event()
         self._thread = None
         self._lock = threading.Lock()
+        self._ctrl_c = None  # a Ctrl-C to deliver: the monotonic time after which it goes anyway
         self.port = None
 
     # ---- life cycle ----
@@ -180,6 +189,7 @@ class VirtualPod:
             preexec_fn=_die_with_parent)
         os.set_blocking(self._proc.stdout.fileno(), False)
         os.set_blocking(self._proc.stdin.fileno(), False)
+        self._ctrl_c = None
         self.boots += 1
 
     # ---- the relay ----
@@ -207,7 +217,7 @@ class VirtualPod:
                         if data:
                             to_pod += data
                             if 3 in data and proc.poll() is None and self._interruptible(proc):
-                                os.kill(proc.pid, signal.SIGINT)
+                                self._ctrl_c = time.monotonic() + _CTRL_C_WAIT_S
                     if ev & select.POLLOUT and to_host and not hup:
                         try:
                             n = os.write(m, to_host)
@@ -226,6 +236,8 @@ class VirtualPod:
                         del to_pod[:n]
                     except (BlockingIOError, BrokenPipeError):
                         pass
+            if self._ctrl_c is not None:
+                self._deliver_ctrl_c(proc)
             if hup:
                 to_host.clear()  # no one listening: a UART's bytes are simply gone
                 time.sleep(0.01)
@@ -245,6 +257,29 @@ class VirtualPod:
         MicroPython's SIGINT handler is installed."""
         booted = any(e.get("boot") == self.boots - 1 for e in self.trace_events("boot"))
         return booted and _sigint_caught(proc.pid)
+
+    def _deliver_ctrl_c(self, proc):
+        """Raise the pending Ctrl-C in the pod once it waits in a system call.
+
+        The unix port raises KeyboardInterrupt from inside its SIGINT handler, wherever the
+        process is: in the middle of a littlefs operation or the garbage collector, states no
+        Python code can repair. The ESP32 raises it only between bytecodes. So the SIGINT goes
+        when the pod sleeps or waits for input (where both raise the same way), as a pod
+        running its loop or sitting at the REPL does nearly all the time; after
+        ``_CTRL_C_WAIT_S`` of busy code it goes anyway. Several Ctrl-C before that are one, as
+        the ESP32's single pending exception makes them."""
+        if proc.poll() is not None:
+            self._ctrl_c = None
+            return
+        if time.monotonic() < self._ctrl_c and not _waiting(proc.pid):
+            return
+        if not _sigint_caught(proc.pid):
+            return  # micropython.kbd_intr(-1) for now: held until Ctrl-C is on again
+        self._ctrl_c = None
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass  # it has just ended; the relay starts the next boot
 
     def _next_boot(self, rc):
         """Start the boot that follows a process's end; False when the pod is off."""
@@ -329,6 +364,21 @@ def _sigint_caught(pid):
     except OSError:
         pass
     return True  # no /proc: assume MicroPython's own handler is in place
+
+
+def _waiting(pid):
+    """Is the process blocked in a wait (sleep, poll, a read of stdin)? From /proc/PID/syscall:
+    the call's number and arguments, or "running"."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            fields = f.read().split()
+        nr = int(fields[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if nr not in _WAIT_SYSCALLS:
+        return False
+    fd = _WAIT_SYSCALLS[nr]
+    return fd is None or int(fields[1], 16) == fd
 
 
 def _die_with_parent():
