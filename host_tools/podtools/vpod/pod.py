@@ -333,6 +333,15 @@ class VirtualPod:
                 events.append(e)
         return events
 
+    def diagnosis(self, tail=1500):
+        """What to look at when a test against this pod fails: how its boots ended, the last
+        bytes it wrote to the serial line, the end of its trace."""
+        with self._lock:
+            out = bytes(self.output[-tail:])
+        lines = ["boots %d, exits %r" % (self.boots, self.exits), "serial line, last %d bytes: %r" % (len(out), out)]
+        lines += ["trace: %s" % json.dumps(e) for e in self.trace_events()[-15:]]
+        return "\n".join(lines)
+
     def wait_for(self, predicate, timeout=10.0):
         """Poll the trace until ``predicate(events)`` is true; returns the events."""
         end = time.monotonic() + timeout
