@@ -97,6 +97,8 @@ _WDT_MS = const(8000)  # watchdog timeout (longest legitimate stall: a light sle
 _BATT_EVERY_MS = const(10000)
 _BATT_LOW_N = const(3)  # consecutive low readings (the buzzer's current dips the cell)
 _LOW_BATT_SLEEP_MS = const(3600000)  # deep sleep an hour, then look at the battery again
+_LEARN_RUN_MS = const(300000)  # running a learning session needs for a baseline (5 min)
+_LEARN_MIN_STEPS = const(300)  # and footfalls with a cadence
 _SESSION_RESERVE = const(32768)  # bytes free to start a session (~1.5 h of records)
 _BACKOFF_MIN_MS = const(10)
 _BACKOFF_MAX_MS = const(1000)
@@ -254,6 +256,10 @@ class App:
         self.deep_slept = None  # the ms passed to deepsleep (None = forever), once asleep
         self.lightsleeps = 0
         self.flash_full = False
+        self.learning = False  # ramp on, no baseline yet: this run measures the runner's own
+        self._run_cad_sum = 0  # this session's running footfalls' cadence (x10), while learning
+        self._run_cad_n = 0
+        self._run_ms = 0
         self.low_battery = False
         self.battery_mv = 0
         self.samples = 0
@@ -332,17 +338,20 @@ class App:
 
     def _ramped_target(self, cfg):
         """Target after the gradual ramp (coach.ramped_target); days counted from the first
-        boot with the ramp on and the clock set (kept in /ramp), the last known count else."""
-        if not cfg["ramp_percent"] or not cfg["baseline_spm"]:
+        boot with the ramp on and the clock set, the last known count else.
+
+        The baseline is ``baseline_spm``, or with 0 the runner's own cadence, learned from
+        the first session with ``_LEARN_RUN_MS`` of running: that run has no cadence cues
+        (``learning``; no clicks, no low-cadence alert) so it measures the runner as they are.
+        ``/ramp`` keeps "start_day days learned_baseline"."""
+        self.learning = False
+        if not cfg["ramp_percent"]:
             return cfg["target_spm"]
-        path = self.root + "/ramp"
-        start = last = -1
-        try:
-            with open(path) as f:
-                parts = f.read().split()
-            start, last = int(parts[0]), int(parts[1])
-        except (OSError, ValueError, IndexError):
-            pass
+        start, last, learned = self._read_ramp()
+        base = cfg["baseline_spm"] or learned
+        if not base:
+            self.learning = True
+            return cfg["target_spm"]
         epoch = self._epoch()
         days = last if last > 0 else 0
         if epoch is not None:
@@ -350,12 +359,39 @@ class App:
             if start < 0:
                 start = today
             days = today - start
-            try:
-                with open(path, "w") as f:
-                    f.write("%d %d" % (start, days))
-            except OSError:
-                pass
-        return _coach.ramped_target(cfg, days)
+            self._write_ramp(start, days, learned)
+        ramp = dict(cfg)
+        ramp["baseline_spm"] = base
+        return _coach.ramped_target(ramp, days)
+
+    def _read_ramp(self):
+        try:
+            with open(self.root + "/ramp") as f:
+                parts = f.read().split()
+            return int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
+        except (OSError, ValueError, IndexError):
+            return -1, -1, 0
+
+    def _write_ramp(self, start, days, learned):
+        try:
+            with open(self.root + "/ramp", "w") as f:
+                f.write("%d %d %d" % (start, days, learned))
+        except OSError:
+            pass
+
+    def _learn_baseline(self):
+        """At the end of the learning session: its mean running cadence becomes the baseline
+        and the ramp starts from it now (too short a run: the next one tries again)."""
+        if self._run_ms < _LEARN_RUN_MS or self._run_cad_n < _LEARN_MIN_STEPS:
+            return
+        spm = (self._run_cad_sum // self._run_cad_n + 5) // 10
+        spm = 120 if spm < 120 else 210 if spm > 210 else spm
+        self._write_ramp(-1, 0, spm)
+        self.hw.log("baseline cadence learned: %d spm" % spm)
+        self.cfg["target_spm"] = self._ramped_target(self.cfg)
+        if self.pipe is not None:
+            self.coach.cadence_cues = True
+            self.coach.set_target(self.cfg["target_spm"], self.engine.now)
 
     def _epoch(self):
         """Unix seconds from the RTC if it has been set since power-up, else None.
@@ -407,6 +443,7 @@ class App:
         now = self._us()
         self.pipe = Pipeline(self.cfg, now)
         self.coach = self.pipe.coach
+        self.coach.cadence_cues = not self.learning
         self.engine = self.pipe.engine
         self.offset = 0  # system ticks - sample clock (us)
         self._offset_ok = False
@@ -597,6 +634,9 @@ class App:
             if ev == gait.EV_IC:
                 cur.footfall(eng.cadence_x10)
                 self._last_ff_ms = self._ms()
+                if self.learning and eng.activity == gait.RUN and eng.cadence_x10:
+                    self._run_cad_sum += eng.cadence_x10
+                    self._run_cad_n += 1
             elif ev == gait.EV_STEP:
                 over = self.coach.is_overstride(eng.strike, eng.strike_cdeg)
                 cur.stance(eng.strike, eng.strike_cdeg, eng.contact_ms, over)
@@ -754,6 +794,7 @@ class App:
         self._iv_start_ms = now_ms
         self._next_iv_ms = ticks_add(now_ms, self.interval_ms)
         self.cur.reset()
+        self._run_cad_sum = self._run_cad_n = self._run_ms = 0
         self._pending_t = -1
         self._evn = 0
         if self.config_problem:
@@ -770,6 +811,7 @@ class App:
 
     def _close_interval(self, dur_ms):
         """Hand the interval under way to ``pending`` (written at the next quiet moment)."""
+        self._run_ms += self.cur.run_us // 1000
         self.pending.copy_from(self.cur)
         self.cur.reset()
         self._pending_t = self._iv_index * self.interval_ms // 1000
@@ -809,6 +851,8 @@ class App:
             self.hw.log("session closed (%s)" % sessionlog.END_REASONS[reason - 1])
             self.buz.play(buzzer.SESSION_STOP)
         self.writer = None
+        if self.learning:
+            self._learn_baseline()
 
     def _write_failed(self):
         """A record did not reach the flash (full, or an I/O error): stop recording."""

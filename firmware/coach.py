@@ -86,6 +86,9 @@ class Coach:
         if not 1 <= self.over_m <= self.over_n <= 20:
             raise ValueError("overstride_m/overstride_n: need 1 <= m <= n <= 20")
         self.gap_ms = cfg.get("alert_gap_s", 60) * 1000
+        # False while the pod learns the runner's own cadence (app: the ramp's baseline run):
+        # no metronome, no low-cadence alert; overstride cues stay.
+        self.cadence_cues = True
         # Metronome: the buzzer's exact onset arithmetic, on the sample clock.
         self._on = False
         self._met = Metronome()
@@ -171,7 +174,7 @@ class Coach:
 
     def _wants_clicks(self):
         mode = self.mode
-        if mode == MODE_OFF or not self.running:
+        if mode == MODE_OFF or not self.running or not self.cadence_cues:
             return False
         if mode == MODE_BELOW:
             return self._low or (self._on and self.cadence_x10 < self.target_x10 - (self.tolerance_x10 >> 1))
@@ -195,7 +198,7 @@ class Coach:
         if self._on and self._met.due(now):
             flags = self._click(now)
         if self.running:
-            if self._low and self._low_armed and ms - self._low_since >= self.low_after_ms:
+            if self._low and self._low_armed and self.cadence_cues and ms - self._low_since >= self.low_after_ms:
                 if self._alert(now, ALERT_LOW_CADENCE):
                     self._low_armed = False
                     flags |= EV_ALERT

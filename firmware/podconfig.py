@@ -51,7 +51,7 @@ SCHEMA = (
     ("metronome", "str", "below", None, None, METRONOME_MODES, "when the metronome clicks"),
     ("ramp_percent", "int", 0, 0, 15, (), "gradual target ramp from the baseline, % (0 = off)"),
     ("ramp_weeks", "int", 4, 1, 52, (), "weeks over which the ramp reaches the target"),
-    ("baseline_spm", "int", 0, 120, 210, (0,), "runner's own cadence (0 = learn it)"),
+    ("baseline_spm", "int", 0, 120, 210, (0,), "ramp start, spm (0 = learn it from the first 5-min run)"),
     ("low_cadence_after_s", "int", 20, 5, 300, (), "seconds below target before the alert"),
     ("overstride_angle_deg", "int", 15, 5, 40, (), "heel-first strike angle counted as overstride"),
     ("overstride_m", "int", 3, 1, 20, (), "overstride alert: M of the last N footfalls"),

@@ -330,3 +330,36 @@ def test_raw_capture_at_session_start():
     assert period == 5000
     blocks = (len(data) - 32 - 1000 * 12) // 8  # 1000 samples = 5 s at 200 Hz
     assert 1000 * 12 + 32 < len(data) and 15 <= blocks <= 17, len(data)
+
+
+def test_ramp_without_a_baseline_learns_it_from_a_first_run_without_cadence_cues():
+    # ramp_percent on, baseline_spm 0: the first 5-minute run measures the runner (no clicks,
+    # no low-cadence alert even at 162 spm against 180); the ramp then starts from there.
+    root = make_fs_dir()
+    cfg = _config(target_spm=180, ramp_percent=5, baseline_spm=0)
+    run = sim_path("run", 11, 330, cadence=162)
+    b = Bench(BinSource(run), root, config=cfg)
+    a = b.run(360)
+    assert len(_sessions(root)) == 1 and a.errors == 0
+    assert b.onsets == [] and not b.played(buzzer.LOW_CADENCE)
+    with open(root + "/ramp") as f:
+        start, days, base = (int(x) for x in f.read().split())
+    assert 158 <= base <= 166 and days == 0 and start == -1, (start, days, base)
+    assert not a.learning and a.coach.cadence_cues and a.cfg["target_spm"] == base
+    # Next boot: the target is the learned baseline (day 0 of the ramp), clicks and all.
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=cfg)
+    a = b.run(60)
+    assert not a.learning and a.cfg["target_spm"] == base
+    assert len(b.onsets) > 50
+
+
+def test_a_short_first_run_is_not_a_baseline():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(ramp_percent=5, baseline_spm=0))
+    a = b.run(100)
+    assert len(_sessions(root)) == 1 and a.learning and b.onsets == []
+    try:
+        os.stat(root + "/ramp")
+        raise AssertionError("a 1-minute run became the baseline")
+    except OSError:
+        pass
