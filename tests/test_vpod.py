@@ -354,17 +354,24 @@ def test_speed_compresses_sleeps_and_timers_run_on_the_virtual_clock():
     assert real < 1.5  # two virtual seconds at 20x, plus mpremote's own start-up
 
 
+def raw_repl(s):
+    """Interrupt and enter the raw REPL on an open serial line; a deadline 5 s on from now."""
+    s.write(b"\r\x03\x03\r\x01")
+    seen = b""
+    end = time.monotonic() + 5
+    while not seen.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < end:
+        seen += s.read(1)
+    assert seen.endswith(b"raw REPL; CTRL-B to exit\r\n>"), seen
+    return end
+
+
 def test_ctrl_c_is_only_a_byte_while_kbd_intr_is_off():
     # The mpremote mount protocol (and some firmware) turns Ctrl-C off to move binary data.
     code = b"import micropython, sys; micropython.kbd_intr(-1); c = sys.stdin.buffer.read(1); " \
            b"micropython.kbd_intr(3); print('got', c)"
     with VirtualPod(speed=1) as pod:
         with serial.Serial(pod.port, 115200, timeout=0.2) as s:
-            s.write(b"\r\x03\x03\r\x01")
-            seen = b""
-            end = time.monotonic() + 5
-            while not seen.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < end:
-                seen += s.read(1)
+            end = raw_repl(s)
             s.write(code + b"\x04")
             assert s.read(2) == b"OK"
             time.sleep(0.3)
@@ -386,11 +393,7 @@ def test_ctrl_c_lands_where_the_pod_waits_not_inside_a_c_call(monkeypatch):
             b"except KeyboardInterrupt:\n print('interrupted, sorted:', sorted_)\n")
     with VirtualPod(speed=1, heap="256M") as pod:
         with serial.Serial(pod.port, 115200, timeout=0.2) as s:
-            s.write(b"\r\x03\r\x01")
-            seen = b""
-            end = time.monotonic() + 5
-            while not seen.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < end:
-                seen += s.read(1)
+            end = raw_repl(s)
             s.write(code + b"\x04")
             seen = b""
             while b"sorting" not in seen and time.monotonic() < end + 10:
