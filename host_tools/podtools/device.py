@@ -31,6 +31,7 @@ import errno
 import io
 import json
 import os
+import time
 
 from . import paths
 from .errors import PodError
@@ -128,8 +129,6 @@ def connect(port=None, require_firmware=True):
     A pod that was just plugged in or reset may still be booting (or a busy laptop may
     starve a virtual pod) and miss the first handshake; the connection is tried twice
     more, after 1 s and 3 s, before giving up."""
-    import time
-
     port = find_port(port)
     for pause in (1.0, 3.0, None):
         try:
@@ -162,14 +161,19 @@ class Pod:
         self.port = port
         self.paths = dict(POD_PATHS)
         self._helpers = False
-        try:
-            # A read timeout, so a silent device is an error and not a hang (mpremote's read_until
-            # reads a pty byte by byte without checking for waiting input first).
-            self.t = SerialTransport(port, baudrate=115200, timeout=_READ_TIMEOUT_S)
-        except TransportError as e:
-            raise PodError(_port_problem(port, e)) from None
-        except OSError as e:
-            raise PodError(_port_problem(port, e)) from None
+        # A port that was closed or reset a moment ago can refuse to open for a moment (the
+        # kernel still tearing down the last close; a USB pod re-enumerating): a few tries over
+        # ~1.5 s before saying why. A port that does not exist is said at once.
+        for pause in (0.1, 0.2, 0.4, 0.8, None):
+            try:
+                # A read timeout, so a silent device is an error and not a hang (mpremote's
+                # read_until reads a pty byte by byte without checking for waiting input first).
+                self.t = SerialTransport(port, baudrate=115200, timeout=_READ_TIMEOUT_S)
+                break
+            except (TransportError, OSError) as e:
+                if pause is None or (not os.path.exists(port) and "://" not in port):
+                    raise PodError(_port_problem(port, e)) from None
+                time.sleep(pause)
         self._interrupt()
         for wait in (3, 10):  # a pod still booting (just reset) misses the first Ctrl-C/Ctrl-A
             try:
@@ -199,8 +203,6 @@ class Pod:
     def _interrupt(self):
         """Stop a running main.py and let its traceback drain before mpremote's Ctrl-A: a
         Ctrl-A that arrives while the interrupted program unwinds is lost (a 3 s wait)."""
-        import time
-
         ser = self.t.serial
         try:
             ser.write(b"\r\x03")
