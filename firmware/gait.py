@@ -185,15 +185,9 @@ class GaitEngine:
         self._mz = 0
         self._axis_n = 0
         self._axis_us = 0
-        # Stillness blocks for the bias: gyro sums, accel at the block start, last means.
+        # Stillness blocks for the bias: gyro and accel sums, the previous block's means.
         self._blk_len = 256000 // period_us
-        self._blk_n = 0
-        self._bsx = 0
-        self._bsy = 0
-        self._bsz = 0
-        self._bax = 0
-        self._bay = 0
-        self._baz = 0
+        self._reset_block()
         self._b0x = 0
         self._b0y = 0
         self._b0z = 0
@@ -392,6 +386,15 @@ class GaitEngine:
         self._hn = 1
 
     # ------------------------------------------------------------------ learning
+    def _reset_block(self):
+        self._blk_n = 0
+        self._bsx = 0
+        self._bsy = 0
+        self._bsz = 0
+        self._bax = 0
+        self._bay = 0
+        self._baz = 0
+
     def _still_block(self, n):
         """End of a ~256 ms block: if the foot was still through it, its mean gyro is bias.
 
@@ -406,13 +409,7 @@ class GaitEngine:
         ax = self._bax // n
         ay = self._bay // n
         az = self._baz // n
-        self._bsx = 0
-        self._bsy = 0
-        self._bsz = 0
-        self._bax = 0
-        self._bay = 0
-        self._baz = 0
-        self._blk_n = 0
+        self._reset_block()
         da = _l1(ax - self._b0x, ay - self._b0y, az - self._b0z)
         dg = _l1(mx - self._pmx, my - self._pmy, mz - self._pmz)
         self._b0x = ax

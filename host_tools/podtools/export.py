@@ -106,11 +106,14 @@ def fit_bytes(s, ivs):
     fid.time_created = t0
     fid.serial_number = int(s["id"][1:7]) if s["id"][1:7].isdigit() else 1
     b.add(fid)
-    ev = EventMessage()
-    ev.event = Event.TIMER
-    ev.event_type = EventType.START
-    ev.timestamp = t0
-    b.add(ev)
+    def timer(event_type, timestamp):
+        ev = EventMessage()
+        ev.event = Event.TIMER
+        ev.event_type = event_type
+        ev.timestamp = timestamp
+        b.add(ev)
+
+    timer(EventType.START, t0)
     for iv in ivs:
         rec = RecordMessage()
         rec.timestamp = t0 + iv["t_offset_s"] * 1000 + iv["dur_ms"]
@@ -119,11 +122,7 @@ def fit_bytes(s, ivs):
         if iv["contact_mean_ms"] is not None:
             rec.stance_time = float(iv["contact_mean_ms"])
         b.add(rec)
-    ev = EventMessage()
-    ev.event = Event.TIMER
-    ev.event_type = EventType.STOP_ALL
-    ev.timestamp = end
-    b.add(ev)
+    timer(EventType.STOP_ALL, end)
     elapsed = s["duration_ms"] / 1000.0
     cad = s["cadence_spm"]
     lap = LapMessage()
