@@ -586,6 +586,7 @@ class App:
         if n:
             self._feed(n, t_read)
 
+    @micropython.native
     def _feed(self, n, t_read):
         """Run the burst's n samples through the pipeline and account for their time."""
         p = self.period_us
@@ -605,10 +606,10 @@ class App:
         buf = self._buf
         s = self._s
         dec = mpu6050.decode
-        upd = self.pipe.update
-        for i in range(n):
+        pipe = self.pipe  # pipe.update(...), never a stored bound method: with seven
+        for i in range(n):  # arguments, calling one would allocate on every sample
             dec(buf, i, s)
-            if upd(s[0], s[1], s[2], s[3], s[4], s[5], dt0 if i == 0 else p):
+            if pipe.update(s[0], s[1], s[2], s[3], s[4], s[5], dt0 if i == 0 else p):
                 self._drain()
         self.samples += n
         self._last_sys = ticks_add(first, (n - 1) * p + gap_us)
@@ -623,6 +624,7 @@ class App:
         in_target = c.cadence_x10 >= c.target_x10 - c.tolerance_x10
         self.cur.time(n * p + gap_us, self.engine.activity == gait.RUN, c.running and in_target)
 
+    @micropython.native
     def _drain(self):
         pipe = self.pipe
         eng = self.engine
@@ -667,27 +669,29 @@ class App:
             self.capture = None
 
     # ------------------------------------------------------------------ clicks
+    @micropython.native
     def _sync_metronome(self, now):
-        on, nxt, beat, mask = self.coach.schedule()
+        c = self.coach
+        on = c.schedule()
         m = self.met
         if not on:
             if m.running:
                 m.stop()
             return
-        if not m.running or self.coach.target_spm != self._met_spm or beat < self._met_beat:
+        if not m.running or c.target_spm != self._met_spm or c.beat < self._met_beat:
             # (re)start on the coach's next onset; beat going back = the coach re-phased
-            self._met_spm = self.coach.target_spm
+            self._met_spm = c.target_spm
             m.set_spm(self._met_spm)
-            m.beat = beat
-            m.mask = mask
-            m.start(ticks_add(nxt, self.offset))
+            m.beat = c.beat
+            m.mask = c.mask
+            m.start(ticks_add(c.next_onset, self.offset))
             m.skip_masked()
             while ticks_diff(m.next_onset, now) < 0:  # onsets already gone are not played late
                 m.advance()
-        elif mask != m.mask:
-            m.mask = mask
+        elif c.mask != m.mask:
+            m.mask = c.mask
             m.skip_masked()
-        self._met_beat = beat
+        self._met_beat = c.beat
 
     # ------------------------------------------------------------------ slow work
     def _slow_work(self, now_ms):

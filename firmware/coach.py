@@ -92,6 +92,9 @@ class Coach:
         # Metronome: the buzzer's exact onset arithmetic, on the sample clock.
         self._on = False
         self._met = Metronome()
+        self.next_onset = 0  # schedule()'s outputs
+        self.beat = 0
+        self.mask = 0
         self.set_target(cfg.get("target_spm", 180), start_ticks)
         # A millisecond clock for spans longer than ticks_diff can hold (2**29 us, ~9 min):
         # alert gaps, holds and fades are measured on it. It wraps after 12 days.
@@ -210,18 +213,19 @@ class Coach:
         return flags
 
     def schedule(self):
-        """``(on, next_onset, beat, mask)``: the metronome as the device plays it.
+        """True while the metronome clicks; it then sets ``next_onset``, ``beat`` and ``mask``.
 
         The pod plays clicks ahead of time on the buzzer's own drift-free metronome (on
         system ticks), so it needs the schedule rather than the EV_CLICK events, which come
         when the samples are processed. ``next_onset`` is on the sample clock; ``beat``
         indexes the beat at ``next_onset``; a beat sounds when ``beat & mask == 0`` (fade
-        mode thins the clicks). Call it once per loop, not per sample (it makes a tuple).
+        mode thins the clicks). Attributes, not a tuple: the loop calls it on every pass.
         """
-        mask = 0
-        if self.mode == MODE_FADE and self._on_target:
-            mask = (1 << self._fade) - 1
-        return self._on, self._met.next_onset, self._met.k, mask
+        met = self._met
+        self.next_onset = met.next_onset
+        self.beat = met.k
+        self.mask = (1 << self._fade) - 1 if self.mode == MODE_FADE and self._on_target else 0
+        return self._on
 
     def _clock(self, now):
         """Advance the millisecond clock to ``now`` (called at least every few minutes)."""

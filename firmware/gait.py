@@ -249,6 +249,7 @@ class GaitEngine:
         self._act_vote = WALK
 
     # ------------------------------------------------------------------ events
+    @micropython.native
     def _push(self, kind, t, u, v, w, x):
         n = self._qn
         if n >= _QLEN:
@@ -368,6 +369,7 @@ class GaitEngine:
             self._have_ic = False
             self._prev_ms_ok = False
 
+    @micropython.native
     def _set_dt(self, dt_us):
         self._dt = dt_us
         dt = dt_us if dt_us < _DT_MAX else _DT_MAX
@@ -395,6 +397,7 @@ class GaitEngine:
         self._bay = 0
         self._baz = 0
 
+    @micropython.native
     def _still_block(self, n):
         """End of a ~256 ms block: if the foot was still through it, its mean gyro is bias.
 
@@ -464,6 +467,7 @@ class GaitEngine:
         elif n & 7 == 0:
             self._normalise_axis()
 
+    @micropython.native
     def _normalise_axis(self):
         # Quarter scale keeps the squares below 2**30 (|a| <= 32768 * sqrt(3)).
         ax = self._ax >> 2
@@ -487,6 +491,7 @@ class GaitEngine:
         a2 = x * x + y * y + z * z - _ACC1G_SQ
         return -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ
 
+    @micropython.native
     def _bootstrap(self, e, ax, ay, az, gx, gy, gz):
         """Not oriented yet: find a stride-like burst between quiet moments; once one is
         seen and the axis is known, integrate that burst along the axis to learn the sign,
@@ -532,6 +537,7 @@ class GaitEngine:
         elif self._loud:
             self._seg_n += 1
 
+    @micropython.native
     def _vote_history(self, n):
         """Integrate the last n samples along the axis; True once the sign is trusted."""
         mask = self._hmask
@@ -559,6 +565,7 @@ class GaitEngine:
             k += 1
         return self._vote(hi, -lo)
 
+    @micropython.native
     def _vote(self, up, down):
         """One burst's evidence on the axis sign: push-off (toe-down) must dominate."""
         if up + down < _EXCURSION_MIN:
@@ -575,6 +582,7 @@ class GaitEngine:
         self._sign_votes = v if v < 8 else 8
         return True
 
+    @micropython.native
     def _replay_history(self):
         """Process the samples kept in the history with the orientation just learned."""
         mask = self._hmask
@@ -629,6 +637,7 @@ class GaitEngine:
         self._seg_max = ang
         self._seg_min = ang
 
+    @micropython.native
     def _rebase(self):
         """The angle integral ran far (a spinning sensor): start it again from zero."""
         self._ang = 0
@@ -650,6 +659,7 @@ class GaitEngine:
         elif self._push_min and ticks_diff(self.now, self._push_t) > _PUSH_STALE:
             self._push_min = 0
 
+    @micropython.native
     def _start_swing(self):
         self._state = _S_SWING
         self._jerk_level = _JERK_MIN
@@ -740,6 +750,7 @@ class GaitEngine:
         if ticks_diff(now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
+    @micropython.native
     def _heel_first(self, now):
         """Was the last toe-up reversal the heel touching down, before this impact?
 
@@ -753,6 +764,7 @@ class GaitEngine:
             return False
         return self._zc_ang - self._prev_ms_ang > _HEEL_UP
 
+    @micropython.native
     def _contact(self, ic_t, ic_ang):
         """Initial contact at ``ic_t``: publish it if it ends a real stride."""
         excursion = self._ang_max - self._ang_min
@@ -821,6 +833,7 @@ class GaitEngine:
             self._end_stance(-1)
             self._state = _S_IDLE
 
+    @micropython.native
     def _end_stance(self, tc_t):
         """Publish the step whose stance ends now (tc_t = -1: no toe-off seen)."""
         if not self._valid:
@@ -855,6 +868,7 @@ class GaitEngine:
             self._set_activity(act)
         self._act_vote = act
 
+    @micropython.native
     def _flat(self, ang, t):
         """A foot-flat: the foot is level again, so any angle since the last one is drift.
 
@@ -871,6 +885,7 @@ class GaitEngine:
         self._prev_ms_t = t
         self._prev_ms_ok = True
 
+    @micropython.native
     def _set_activity(self, act):
         self.activity = act
         self._push(EV_ACTIVITY, self.now, act, 0, 0, 0)

@@ -13,7 +13,7 @@ Popping an engine event also hands it to the coach, so always drain the events.
 
 import coach as _coach
 import gait
-from compat import const
+from compat import const, micropython
 
 EV_CLICK = const(8)  # coach.EV_CLICK
 EV_ALERT = const(16)  # coach.EV_ALERT
@@ -27,14 +27,16 @@ class Pipeline:
         self.engine = gait.GaitEngine(start_ticks, cfg.get("strike_rear_deg_x10", 80),
                                       cfg.get("strike_fore_deg_x10", -16), self.period_us)
         self.coach = _coach.Coach(cfg, start_ticks)
-        self._eng_update = self.engine.update
-        self._tick = self.coach.tick
         self._cflags = 0
 
+    # Native: a bytecode function this size would take its frame from the heap on every
+    # call, and so would a stored bound method called with more than four arguments.
+    @micropython.native
     def update(self, ax, ay, az, gx, gy, gz, dt_us):
         """Feed one sample; returns non-zero when events are pending (drain with pop())."""
-        n = self._eng_update(ax, ay, az, gx, gy, gz, dt_us)
-        self._cflags |= self._tick(self.engine.now)
+        eng = self.engine
+        n = eng.update(ax, ay, az, gx, gy, gz, dt_us)
+        self._cflags |= self.coach.tick(eng.now)
         return n or self._cflags
 
     def pop(self):

@@ -134,6 +134,45 @@ def test_running_session_file_and_clicks_on_grid():
     assert a.lightsleeps > 300  # between FIFO reads and clicks (10 reads/s, ~3 clicks/s)
 
 
+def test_the_loop_allocates_nothing_per_sample():
+    # Every burst of samples (_feed: decode, pipeline, events, summary) and every pass's
+    # metronome sync, counted byte by byte (micropython.mem_total) through a run with
+    # clicks, a low-cadence alert and a session being recorded.
+    if not _support.IS_MICROPYTHON:
+        _support.skip("mem_total is MicroPython's")
+    import micropython
+
+    b = Bench(BinSource(sim_path("run", 3, 60)), make_fs_dir(), config=_config(target_spm=180))
+    a = app.App(b.hw)
+    seen = {"feed": [0, 0], "sync": [0, 0]}  # calls, bytes
+
+    def count(name, orig):
+        tally = seen[name]
+        if name == "feed":
+            def wrapper(n, t):
+                m0 = micropython.mem_total()
+                orig(n, t)
+                tally[1] += micropython.mem_total() - m0
+                tally[0] += 1
+        else:
+            def wrapper(now):
+                m0 = micropython.mem_total()
+                orig(now)
+                tally[1] += micropython.mem_total() - m0
+                tally[0] += 1
+        return wrapper
+
+    def watch():  # from 15 s: the session, the clicks and the alerts are under way
+        a._feed = count("feed", a._feed)
+        a._sync_metronome = count("sync", a._sync_metronome)
+
+    b.at(15, watch)
+    a.run(until_ms=60000)
+    assert seen["feed"][0] > 300 and seen["sync"][0] > 300, seen
+    assert seen["feed"][1] == 0 and seen["sync"][1] == 0, seen
+    assert a.buz.clicks > 100 and a.coach.alerts >= 1 and a.writer is not None
+
+
 def test_clicks_hardware_timed_with_rmt():
     root = make_fs_dir()
     grid = GridCheck(180)
