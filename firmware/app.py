@@ -56,16 +56,19 @@ code ``EV_ERROR`` and signalled; the loop goes on. The watchdog (created late, s
 
 Power. The CPU runs at ``cpu_hz`` (80 MHz: the pipeline needs a few % of it at 200 Hz).
 Between reads the loop light-sleeps when the next deadline is at least 20 ms away and
-no tone sounds (LEDC and RMT stop in light sleep). With no session and no footfall for
+no tone sounds and no click waits in the RMT (LEDC and RMT stop in light sleep). With no session and no footfall for
 ``_DEEP_IDLE_MS`` the IMU is put into its motion-interrupt cycle mode and the ESP32 into
 deep sleep with the IMU's INT pin as the wake-up (a reset: main.py runs again). For the
 first ``_SERVICE_MS`` after a power-on or reset (not a deep-sleep wake) the pod neither
 sleeps nor starts the watchdog, so ``mpremote`` can always interrupt it after a reset.
+When the laptop interrupts the loop later, the watchdog (which an ESP32 cannot stop) gets
+``_WDT_REPL_MS`` before the REPL takes over.
 Low battery (``low_battery_mv`` at the cell, three checks in a row): the session is closed
 (reason low_battery), LOW_BATTERY plays and the pod deep-sleeps for an hour without a
 motion wake-up; still low at that wake-up, it sleeps again without a sound.
 """
 
+import os
 from array import array
 
 import buzzer
@@ -87,13 +90,18 @@ ERROR_LOG = "/error.log"
 EV_ERROR = const(11)  # session EVENT code "error" (sessionlog.EVENT_KINDS[10]): an unexpected exception
 
 _CPU_HZ = const(80000000)
-_SLACK_US = const(50000)  # a flash write (littlefs, ~10-40 ms) fits before the next deadline
+# A record append fits before the next deadline: littlefs copies the file's last block on
+# every append, so one costs a 4 KB sector erase (~45 ms typical on the ESP32's SPI flash)
+# and a few KB programmed. A worst-case erase (~400 ms) can still make a PWM click late
+# (it is then skipped, not played late); RMT clicks are hardware-timed.
+_SLACK_US = const(120000)
 _READ_GUARD_US = const(20000)  # no FIFO read this close before a buzzer deadline
 _LIGHT_MIN_US = const(20000)  # light sleep only for >= 20 ms (a 15 ms click is never cut)
 _SERVICE_MS = const(60000)  # after a reset: no sleeping, no watchdog (mpremote can get in)
 _DEEP_IDLE_MS = const(60000)  # no session and no footfall this long: deep sleep
 _DEAD_SENSOR_MS = const(600000)  # sensor silent this long (no session): sleep, retry later
 _WDT_MS = const(8000)  # watchdog timeout (longest legitimate stall: a light sleep <= 1 s)
+_WDT_REPL_MS = const(600000)  # ... once the laptop has the REPL (see _hand_over_watchdog)
 _BATT_EVERY_MS = const(10000)
 _BATT_LOW_N = const(3)  # consecutive low readings (the buzzer's current dips the cell)
 _LOW_BATT_SLEEP_MS = const(3600000)  # deep sleep an hour, then look at the battery again
@@ -356,10 +364,12 @@ class App:
         days = last if last > 0 else 0
         if epoch is not None:
             today = epoch // 86400
+            first = start
             if start < 0:
                 start = today
             days = today - start
-            self._write_ramp(start, days, learned)
+            if start != first or days != last:
+                self._write_ramp(start, days, learned)
         ramp = dict(cfg)
         ramp["baseline_spm"] = base
         return _coach.ramped_target(ramp, days)
@@ -373,9 +383,12 @@ class App:
             return -1, -1, 0
 
     def _write_ramp(self, start, days, learned):
+        """Replaced by a rename: a power cut leaves the old file or the new one."""
+        path = self.root + "/ramp"
         try:
-            with open(self.root + "/ramp", "w") as f:
+            with open(path + ".tmp", "w") as f:
                 f.write("%d %d %d" % (start, days, learned))
+            os.rename(path + ".tmp", path)
         except OSError:
             pass
 
@@ -526,9 +539,23 @@ class App:
             try:
                 self._stop_session(6)  # "shutdown"
             finally:
+                self._hand_over_watchdog()
                 if kbd_intr is not None:
                     kbd_intr(3)
             raise
+
+    def _hand_over_watchdog(self):
+        """The laptop takes the REPL, but an ESP32's watchdog cannot be stopped, not even by
+        the soft reset mpremote makes, and nothing feeds it at the REPL. Creating it again
+        changes its timeout (esp_task_wdt_reconfigure): ``_WDT_REPL_MS`` is ample for a
+        sync, and a pod left at the REPL resets into its loop again."""
+        if self.wdt is None:
+            return
+        try:
+            self.wdt = self.hw.make_wdt(_WDT_REPL_MS)
+            self.wdt.feed()
+        except (OSError, ValueError):
+            pass
 
     def step(self):
         """One pass of the main loop (see the module docstring)."""
@@ -615,11 +642,12 @@ class App:
         self._last_sys = ticks_add(first, (n - 1) * p + gap_us)
         # offset: the newest sample was taken on average half a period before the read.
         est = ticks_diff(ticks_add(t_read, -(p // 2)), self.engine.now)
-        if not self._offset_ok:
+        d = est - self.offset
+        if not self._offset_ok or d > 1000000 or d < -1000000:  # first, or after a long gap
             self.offset = est
             self._offset_ok = True
         else:
-            self.offset += (est - self.offset) >> 3  # smooths the +-p/2 read jitter
+            self.offset += d >> 3  # smooths the +-p/2 read jitter
         c = self.coach
         in_target = c.cadence_x10 >= c.target_x10 - c.tolerance_x10
         self.cur.time(n * p + gap_us, self.engine.activity == gait.RUN, c.running and in_target)
@@ -905,11 +933,13 @@ class App:
         if not hw.woke_from_deepsleep or self.running:
             self.buz.play(buzzer.LOW_BATTERY)
             self._drain_buzzer()
-        if self.imu is not None:
-            try:
+        try:
+            if self.imu is not None:
                 self.imu.sleep()
-            except OSError:
-                pass
+            elif hw.i2c is not None:  # low at boot: the sensor was never set up, but it
+                mpu6050.sleep_sensor(hw.i2c, hw.imu_addr)  # may still sample from before
+        except OSError:
+            pass
         self.running = False
         self._enter_deep_sleep(_LOW_BATT_SLEEP_MS, False)
 
@@ -952,7 +982,7 @@ class App:
             return
         if wait > 1000000:
             wait = 1000000
-        if (wait >= _LIGHT_MIN_US and hw.lightsleep is not None and not self.buz.busy
+        if (wait >= _LIGHT_MIN_US and hw.lightsleep is not None and not self.buz.sounding
                 and (dl is None or ticks_diff(dl, now) >= _LIGHT_MIN_US) and not self._in_service(self._ms())):
             self.lightsleeps += 1
             hw.lightsleep(wait // 1000 - 1)  # wake 1 ms early; the rest below, precisely
@@ -1002,7 +1032,10 @@ class App:
             self.buz.stop()
         self.deep_slept = ms
         if self.hw.deepsleep is not None:
-            self.hw.deepsleep(ms)
+            if ms is None:  # until the motion wake-up: machine.deepsleep(None) is a TypeError
+                self.hw.deepsleep()
+            else:
+                self.hw.deepsleep(ms)
 
     # ------------------------------------------------------------------ errors, led
     def _unexpected(self, e):
@@ -1017,7 +1050,7 @@ class App:
                 sys.print_exception(e)
             path = self.root + ERROR_LOG
             try:
-                size = __import__("os").stat(path)[6]
+                size = os.stat(path)[6]
             except OSError:
                 size = 0
             if size < _ERRLOG_MAX:

@@ -228,6 +228,12 @@ class Buzzer:
         """A pattern is playing or queued."""
         return self._pat is not None or self._qn > 0
 
+    @property
+    def sounding(self):
+        """Busy, or a click sounds or waits in the RMT: light sleep would stop the LEDC and
+        RMT clocks under it."""
+        return self._pat is not None or self._qn > 0 or self._click_on or self._armed
+
     def stop(self):
         """Silence now and forget the queue (the metronome keeps running if attached)."""
         self._pat = None

@@ -365,6 +365,12 @@ class MPU6050:
         self._write(_PWR_MGMT_1, _SLEEP | _TEMP_DIS)
 
 
+def sleep_sensor(i2c, addr=0x68):
+    """Full sleep for a sensor no MPU6050 object drives (a watchdog or brown-out reset may
+    have left it sampling): one register write, no probe."""
+    i2c.writeto_mem(addr, _PWR_MGMT_1, bytes((_SLEEP | _TEMP_DIS,)))
+
+
 def _default_delay_us(us):
     sleep_us = getattr(time, "sleep_us", None)
     if sleep_us is not None:

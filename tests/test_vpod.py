@@ -365,6 +365,23 @@ def raw_repl(s):
     return end
 
 
+def test_the_watchdog_outlives_a_soft_reset_and_fires_at_an_idle_repl():
+    # As on an ESP32: machine.WDT cannot be stopped, a soft reset leaves it running and the
+    # REPL does not feed it (so the firmware gives it a long timeout before it lets go).
+    with VirtualPod(speed=1) as pod:
+        with serial.Serial(pod.port, 115200, timeout=0.2) as s:
+            raw_repl(s)
+            s.write(b"import machine; machine.WDT(timeout=2000)\x04")
+            assert s.read(2) == b"OK"
+            time.sleep(0.3)
+            s.write(b"\x04")  # Ctrl-D at the empty raw prompt: soft reset
+            pod.wait_for(lambda ev: any(e["ev"] == "boot" and e["soft"] for e in ev), timeout=5)
+            events = pod.wait_for(lambda ev: any(e["ev"] == "reset" for e in ev), timeout=10)
+    assert [e["kind"] for e in events if e["ev"] == "reset"] == ["wdt"]
+    wdt_at = [e for e in events if e["ev"] == "wdt"][0]
+    assert wdt_at["timeout_ms"] == 2000
+
+
 def test_ctrl_c_is_only_a_byte_while_kbd_intr_is_off():
     # The mpremote mount protocol (and some firmware) turns Ctrl-C off to move binary data.
     code = b"import micropython, sys; micropython.kbd_intr(-1); c = sys.stdin.buffer.read(1); " \

@@ -177,8 +177,9 @@ def test_clicks_hardware_timed_with_rmt():
     root = make_fs_dir()
     grid = GridCheck(180)
     b = Bench(BinSource(sim_path("run", 3, 60)), root, rmt=True, config=_config(target_spm=180), on_click=grid)
-    b.run(60)
+    a = b.run(60)
     assert b.rmt.blocked == 0
+    assert b.cut == 0 and a.lightsleeps > 100  # never asleep over an armed click
     assert grid.n > 100 and grid.runs <= 3 and grid.worst <= 2000, (grid.n, grid.runs, grid.worst)
 
 
@@ -273,8 +274,10 @@ def test_low_battery_closes_session_and_sleeps():
 def test_low_battery_at_boot_sleeps_at_once():
     b = Bench(RestSource(), make_fs_dir(), battery_mv=3200)
     b.hw.woke_from_deepsleep = False
+    b.mpu.regs[0x6B] = 0x01  # still sampling from before the reset (not asleep)
     a = b.run(10)
     assert a.low_battery and b.slept == [3600000] and b.played(buzzer.LOW_BATTERY)
+    assert b.mpu.asleep()  # the sensor sleeps through the hour too
 
 
 def test_idle_pod_deep_sleeps_with_motion_wake():
@@ -355,6 +358,36 @@ def test_ctrl_c_from_the_laptop_closes_the_session_first():
     assert recs[-1]["type"] == "footer" and recs[-1]["reason"] == "shutdown", recs[-1]
     assert Kbd.footer_with_ctrl_c_off and Kbd.calls == [-1, 3]  # off for the close, then on again
     assert sum(1 for r in recs if r["type"] == "interval") >= 2
+
+
+class FakeWDT:
+    """machine.WDT as on the ESP32: creating it again only changes the timeout."""
+    timeouts = []
+
+    def __init__(self, timeout_ms):
+        FakeWDT.timeouts.append(timeout_ms)
+
+    def feed(self):
+        pass
+
+
+def test_ctrl_c_hands_the_laptop_a_watchdog_with_a_long_timeout():
+    # The ESP32's watchdog cannot be stopped (a soft reset leaves it running, the REPL does
+    # not feed it): after Ctrl-C it must allow a whole sync, not 8 s.
+    b = Bench(BinSource(sim_path("run", 3, 60)), make_fs_dir(), config=_config())
+    FakeWDT.timeouts = []
+    b.hw.make_wdt = FakeWDT
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    b.at(30, interrupt)
+    a = app.App(b.hw)
+    try:
+        a.run(until_ms=90000)
+    except KeyboardInterrupt:
+        pass
+    assert FakeWDT.timeouts == [8000, 600000]
 
 
 def test_raw_capture_at_session_start():

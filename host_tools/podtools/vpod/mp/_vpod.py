@@ -145,10 +145,23 @@ class Clock:
             self.busy = False
 
     def soft_reset(self):
+        """Timers stop; the watchdog does not: an ESP32's cannot be stopped once started."""
         for t in list(self.timers):
             t.deinit()
         self.timers = []
-        self.wdt = None
+
+    def wdt_left_us(self):
+        """Virtual us before the armed watchdog fires (None: none armed)."""
+        if self.wdt is None:
+            return None
+        return self.wdt._timeout_us - (self.now() - self.wdt._fed)
+
+    def idle_real_us(self, us):
+        """The REPL waited ``us`` of real time for the serial line: that is pod time too
+        (in "max" mode nothing else would move the clock); then the watchdog may fire."""
+        if self.speed is None:
+            self.det += us
+        self.service()
 
 
 CLOCK = Clock()

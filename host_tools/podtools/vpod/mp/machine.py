@@ -70,18 +70,32 @@ def enable_irq(state=True):
     _irq_state[0] = state
 
 
-def lightsleep(ms=None):
+def _sleep_ms_arg(args):
+    """machine.lightsleep/deepsleep take an optional int, positional (the ESP32 port calls
+    mp_obj_get_int on it: None is a TypeError)."""
+    if len(args) > 1:
+        raise TypeError("function takes at most 1 positional argument")
+    if not args:
+        return None
+    if not isinstance(args[0], int):
+        raise TypeError("can't convert %s to int" % type(args[0]).__name__)
+    return args[0]
+
+
+def lightsleep(*args):
     """Light sleep: the clock jumps, RAM and peripherals keep their state."""
+    ms = _sleep_ms_arg(args)
     _vpod.trace("lightsleep", ms=ms)
     _vpod.CLOCK.sleep_us(1000 * (ms if ms is not None else 3600000))
 
 
-def deepsleep(ms=None):
+def deepsleep(*args):
     """Deep sleep: the pod resets into boot with reset_cause() == DEEPSLEEP_RESET.
 
     Wakes after ``ms``, or earlier on motion when esp32.wake_on_ext0 names the IMU's
     interrupt pin (the MPU6050 motion interrupt), whichever comes first.
     """
+    ms = _sleep_ms_arg(args)
     limit = 1000 * ms if ms else 24 * 3600 * 1000000
     sleep_us, wake = limit, TIMER_WAKE if ms else 0
     ext0 = _vpod.CFG.get("_ext0")

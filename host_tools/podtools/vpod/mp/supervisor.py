@@ -22,9 +22,11 @@ import gc
 import io
 import json
 import os
+import select
 import sys
 
 import _vpod  # noqa: I001 - first: the clock and trace the stand-ins use
+import utime
 import vfs
 
 _vpod.configure(json.load(open(sys.argv[1])))
@@ -41,6 +43,8 @@ import machine  # noqa: E402
 
 _out = sys.stdout.buffer
 _in = sys.stdin.buffer
+_poll = select.poll()
+_poll.register(0, select.POLLIN)
 _ME = __file__.rsplit("/", 1)[0] + "/"  # frames of the "ROM" are not shown, as C has none
 _FRIENDLY = 0
 _RAW = 1
@@ -167,10 +171,26 @@ def run_file(path, g):
     return r
 
 
+def _wait_input():
+    """Wait for the serial line while a watchdog is armed (it survives soft resets and
+    nothing feeds it at the REPL): a Reset when it fires first."""
+    clock = _vpod.CLOCK
+    while True:
+        left = clock.wdt_left_us()
+        if left is None:
+            return
+        t0 = utime.ticks_us()
+        ready = _poll.poll(max(left, 0) // 1000 + 1)
+        clock.idle_real_us(utime.ticks_diff(utime.ticks_us(), t0))
+        if ready:
+            return
+
+
 def getc():
     """One byte from the serial line; Ctrl-C's SIGINT while idle is only a byte."""
     while True:
         try:
+            _wait_input()
             c = _in.read(1)
         except KeyboardInterrupt:
             continue
