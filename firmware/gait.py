@@ -99,6 +99,7 @@ _GAP_US = const(50000)  # a hole in the samples longer than this breaks the stri
 _DT_MAX = const(16000)  # integrate at most 16 ms per sample (keeps w * scale < 2**30)
 _JERK_SPAN = const(5000)  # jerk measured over about 5 ms whatever the rate
 _JRING = const(8)  # the jerk looks at most 8 samples back
+_LEVEL_US = const(40000)  # memory of the swing's jerk level (the impact thresholds' base)
 _QLEN = const(8)  # event queue length (power of two)
 _AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
 _RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 500-800
@@ -201,6 +202,7 @@ class GaitEngine:
         self._dt = 0
         self._scale = 0  # Q14: mdeg per count per sample = dt_us / 16400
         self._jlag = 1
+        self._lshift = 3
         self._wr = [0] * _JRING  # the last pitch rates, for the angular jerk
         self._wi = 0
         self._wj_level = 0
@@ -351,7 +353,7 @@ class GaitEngine:
             self._stance(w, e, ax, ay, az)
         elif st == _S_SWING:
             self._swing(w)
-            self._jerk_level += (jerk - self._jerk_level) >> 3
+            self._jerk_level += (jerk - self._jerk_level) >> self._lshift
         elif st == _S_TERMINAL:
             self._terminal(w, e, jerk, ax, ay, az)
         else:
@@ -378,6 +380,15 @@ class GaitEngine:
         self._scale = (dt << 14) // 16400  # counts * dt_us / 16.4 / 1000 = mdeg
         lag = (_JERK_SPAN + (dt >> 1)) // dt
         self._jlag = 1 if lag < 1 else (_JRING if lag > _JRING else lag)
+        # The impact thresholds follow the swing's jerk with a ~40 ms memory whatever the
+        # rate: 2**shift samples, the power of two nearest to 40 ms.
+        n = _LEVEL_US // dt
+        s = 0
+        while (2 << s) <= n:
+            s += 1
+        if n * 2 >= 3 << s:
+            s += 1
+        self._lshift = s
 
     def _gap(self):
         """Samples were lost: the stride under way cannot be trusted."""
@@ -724,8 +735,8 @@ class GaitEngine:
                 half = (self._dt * self._jlag) >> 1
                 self._contact(ticks_add(now, -half), ang - ((((w * self._scale) >> 14) * self._jlag) >> 1))
             return
-        self._wj_level = wlevel + ((wj - wlevel) >> 3)
-        self._jerk_level = level + ((jerk - level) >> 3)
+        self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
+        self._jerk_level = level + ((jerk - level) >> self._lshift)
         if e < _E_QUIET and self._at_rest(ax, ay, az):
             # A soft landing that never rang: the foot has been at rest for a while, gravity
             # steady (|a| alone is not enough: a slow swing can sweep through 1 g).
@@ -856,11 +867,16 @@ class GaitEngine:
             else:
                 strike = MIDFOOT
         self._push(EV_STEP, self._t_state, tc_t, contact, cdeg, strike)
-        # Activity: running has a flight phase, so the stance is under half the stride,
-        # and it is short. Two steps in a row must agree before the activity changes.
+        # Activity: running has a flight phase, so the stance is about half the stride or
+        # less (under 0.55: walking spends 0.6 or more on the foot), and it is short; the
+        # first step (no stride yet) is judged on its contact alone. Two steps in a row
+        # must agree before the activity changes. A margin above 0.5 matters: taken for
+        # walking, a midfoot runner's late-swing toe-up turn could pass for a heel strike,
+        # move IC early, lengthen the contact and so keep the walking verdict.
+        stride = self._stride_ms
         if contact == NO_VALUE:
             act = self._act_vote
-        elif contact < _RUN_CONTACT_MS and contact * 2 < self._stride_ms:
+        elif contact < _RUN_CONTACT_MS and (contact * 20 < stride * 11 or not stride):
             act = RUN
         else:
             act = WALK

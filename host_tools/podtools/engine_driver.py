@@ -23,14 +23,13 @@ def run(rows, emit, start_ticks=0, config=None):
     import pipeline
 
     pipe = pipeline.Pipeline(config, start_ticks)
-    update = pipe.update
     t_prev = None
     t = 0
     for row in rows:
         t, ax, ay, az, gx, gy, gz = row
         dt = pipe.period_us if t_prev is None else t - t_prev
         t_prev = t
-        if update(ax, ay, az, gx, gy, gz, dt):
+        if pipe.update(ax, ay, az, gx, gy, gz, dt):  # a method call, as on the pod
             _drain(pipe, t, emit)
     if pipe.finish():
         _drain(pipe, t, emit)
