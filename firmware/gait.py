@@ -74,7 +74,7 @@ _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
-_EXCURSION_MIN = const(25000)  # a real swing lifts the toe by at least 25 deg (mdeg)
+_EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
