@@ -74,6 +74,7 @@ _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
+_FLAT_LOCK = const(40000)  # 40 deg toe-down from foot-flat: the heel is up, no new foot-flat
 _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
@@ -822,9 +823,11 @@ class GaitEngine:
     @micropython.native
     def _stance(self, w, e, ax, ay, az):
         now = self.now
-        # Foot-flat: the quietest rotation once the impact has rung out, |a| near 1 g.
+        # Foot-flat: the quietest rotation once the impact has rung out, |a| near 1 g, and
+        # not once the push-off has turned the foot far toe-down (the swing's own reversal
+        # can be as quiet, and would drop the push-off).
         if e < self._e_min and ticks_diff(now, self._impact_t) > _RING_US:
-            if not self._ms_ok or self._at_rest(ax, ay, az):
+            if not self._ms_ok or (self._at_rest(ax, ay, az) and self._ang > self._ms_ang - _FLAT_LOCK):
                 self._e_min = e
                 self._ms_ang = self._ang
                 self._ms_t = now
