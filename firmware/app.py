@@ -112,6 +112,8 @@ _BACKOFF_MIN_MS = const(10)
 _BACKOFF_MAX_MS = const(1000)
 _RECOVER_AFTER = const(3)  # failed reads before the bus is recovered and the sensor re-inited
 _FAULT_SIGNAL_AFTER = const(3)
+_STALL_US = const(500000)  # no sample for 0.5 s while the sensor answers: it stopped sampling
+_ENODATA = const(61)
 _EVQ = const(8)  # session events waiting for a quiet moment to be written
 _ERRLOG_MAX = const(4096)
 _BUTTON_LONG_MS = const(1500)  # a long press starts or stops a session by hand
@@ -472,7 +474,8 @@ class App:
             self._fault_since_ms = now_ms
             self._queue_event(sessionlog.EVENT_KINDS.index("i2c_error") + 1, code)
             hw.log("imu: bus error %s" % (e,))
-        if code == 19 or (self.imu is None and self._fails == 1):  # ENODEV: nobody answers
+        if code in (19, _ENODATA) or (self.imu is None and self._fails == 1):  # nobody answers, or
+            # the sensor answers but no longer samples
             if not self._lost:
                 self._lost = True
                 self._queue_event(sessionlog.EVENT_KINDS.index("sensor_lost") + 1, code)
@@ -601,6 +604,12 @@ class App:
             self._gap_pending = True
             return
         t_read = self._us()
+        if not n and not imu.gap and ticks_diff(t_read, self._last_sys) > _STALL_US:
+            # The sensor answers but its FIFO stays empty: it lost power (after a glitch
+            # it wakes asleep, FIFO off). A fault like a silent bus: retried, re-initialised.
+            self._io_failed(self._ms(), OSError(_ENODATA, "no samples"))
+            self._gap_pending = True
+            return
         if self._fails:
             self._io_ok(self._ms())
         if imu.take_gap():

@@ -221,6 +221,23 @@ def test_i2c_faults_do_not_stop_the_loop():
     assert b.played(buzzer.SENSOR_FAULT)
 
 
+def test_a_sensor_that_stops_sampling_is_noticed_and_set_up_again():
+    # A power glitch on the sensor alone: it answers again, but asleep with its FIFO off,
+    # and no bus error says so. The FIFO staying empty is the only sign.
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
+    b.at(25, b.mpu.power_on)
+    a = b.run(100)
+    assert a.samples > 95 * 200, a.samples  # sampling again within a second or so
+    assert b.played(buzzer.SENSOR_FAULT) and a.errors == 0
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None
+    kinds = [r["kind"] for r in recs if r["type"] == "event"]
+    assert "sensor_lost" in kinds and "sensor_back" in kinds and "gap" in kinds, kinds
+    gap = [r["value"] for r in recs if r["type"] == "event" and r["kind"] == "gap"][0]
+    assert gap < 2000, gap
+
+
 def test_corrupt_config_falls_back_and_signals():
     root = make_fs_dir()
     b = Bench(RestSource(), root, config='{"target_spm": 999, ')
