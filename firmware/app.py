@@ -829,6 +829,7 @@ class App:
             self.writer = None
             self._flash_full()
             return
+        self.writer.make_room = lambda: sessionlog.ensure_space(d, _SESSION_RESERVE, statvfs=hw.statvfs)
         self.sessions.append(self.writer.path)
         hw.log("session %s started" % sid)
         self._iv_index = 0

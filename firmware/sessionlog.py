@@ -16,8 +16,9 @@ one record is written and flushed once per call, a few tens of bytes every 10 s)
     w.close({"reason": "idle", "duration_ms": 600000})                # totals filled in
 
 Every method returns True when the record is on flash, False if writing failed (flash
-full or an I/O error); after a failure the writer is closed (``w.failed`` holds the errno)
-and the caller stops recording and signals it. The constructor writes the HEADER at once
+full or an I/O error) twice: a failed write is tried once more, first calling
+``w.make_room()`` (if set) when the flash was full. After a failure the writer is closed
+(``w.failed`` holds the errno) and the caller stops recording and signals it. The constructor writes the HEADER at once
 (check ``w.failed``) and raises OSError only if the file cannot be created at all. A power cut loses at most the record being
 written: every record is written with one ``write`` and flushed (on littlefs ``flush``
 commits the file), and a torn record at the end of a file is detected by its CRC.
@@ -142,6 +143,7 @@ _CLOCK_SET = const(1)
 _NONE_U16 = const(0xFFFF)
 _NONE_I16 = const(-32768)
 _MAX_PAYLOAD = const(0xFFFF)
+_ENOSPC = const(28)
 
 _INTERVAL_FMT = "<IHHHHHHHHhHHIIBBHI"
 _INTERVAL_LEN = const(42)
@@ -508,9 +510,16 @@ def mark_synced(path):
     return new
 
 
+def _avail_blocks(st):
+    """f_bavail, or 0 when it exceeds f_blocks: littlefs counts blocks in use, and on a full
+    flash (copy-on-write blocks in flight) that can pass the total; the difference then
+    wraps to 2**32 - 1."""
+    return st[4] if st[4] <= st[2] else 0
+
+
 def free_bytes(fs_dir, statvfs=None):
     st = (statvfs or os.statvfs)(fs_dir)
-    return st[4] * st[1]  # f_bavail * f_frsize
+    return _avail_blocks(st) * st[1]  # f_bavail * f_frsize
 
 
 def ensure_space(fs_dir, need_bytes, statvfs=None, reserve_blocks=2):
@@ -523,7 +532,7 @@ def ensure_space(fs_dir, need_bytes, statvfs=None, reserve_blocks=2):
     statvfs = statvfs or os.statvfs
     while True:
         st = statvfs(fs_dir)
-        if st[4] * st[1] >= need_bytes + reserve_blocks * st[0]:
+        if _avail_blocks(st) * st[1] >= need_bytes + reserve_blocks * st[0]:
             return True
         victim = None
         for name, _, synced in list_sessions(fs_dir):
@@ -557,6 +566,7 @@ class SessionWriter:
         self._buf = bytearray(64)
         self._mv = memoryview(self._buf)
         self.failed = 0
+        self.make_room = None  # () -> frees flash (old synced sessions) when a write finds it full
         self.intervals = 0
         self.steps = 0
         self.alerts_low_cadence = 0
@@ -571,16 +581,29 @@ class SessionWriter:
         return self._f is None
 
     def _put(self, data):
+        """Write and flush one record; a failed one is tried once more, after ``make_room()``
+        when the flash was full. littlefs commits a file at each flush or not at all, so the
+        file reopened for the retry ends with the last record that did get written."""
         if self._f is None:
             return False
-        try:
-            self._f.write(data)
-            self._f.flush()
-            return True
-        except OSError as e:
-            self.failed = e.args[0] if e.args else -1
-            self._shut()
-            return False
+        retry = True
+        while True:
+            try:
+                self._f.write(data)
+                self._f.flush()
+                return True
+            except OSError as e:
+                self.failed = e.args[0] if e.args else -1
+                self._shut()
+            if not retry:
+                return False
+            retry = False
+            try:
+                if self.failed == _ENOSPC and self.make_room is not None:
+                    self.make_room()
+                self._f = open(self.path, "ab")
+            except OSError:
+                return False
 
     def _shut(self):
         try:

@@ -274,6 +274,25 @@ def test_flash_filling_up_mid_session_stops_recording():
     assert a.engine.steps > 40
 
 
+def test_flash_full_mid_session_frees_synced_sessions_and_goes_on():
+    if not (_support.IS_MICROPYTHON and hasattr(os, "VfsLfs2")):
+        _support.skip("needs a real littlefs that fills up")
+    root = make_fs_dir(blocks=24)  # 12 KB
+    sessionlog.ensure_dir(root + "/sessions")
+    old = root + "/sessions/S000001-0001.synced"  # already on the laptop: may go
+    with open(old, "wb") as f:
+        f.write(bytes(10 * 512))
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(interval_s=1))
+    b.hw.statvfs = lambda path: (512, 512, 4096, 4096, 4096, 0, 0, 0, 0, 255)  # "2 MB free" at start
+    b.at(15, lambda: setattr(b.hw, "statvfs", None))  # the truth, once the session runs
+    a = b.run(90)
+    assert len(a.sessions) == 1 and not a.flash_full and a.errors == 0 and not b.played(buzzer.FLASH_FULL)
+    assert not _support.path_exists(old)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None and recs[-1]["type"] == "footer", problem
+    assert sum(1 for r in recs if r["type"] == "interval") >= 60
+
+
 def test_low_battery_closes_session_and_sleeps():
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(), battery_mv=3900)
