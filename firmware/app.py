@@ -453,7 +453,7 @@ class App:
 
         imu = self.imu
         self.period_us = imu.period_us
-        cap_ms = mpu6050.MAX_FIFO_SAMPLES * imu.period_us // 1000
+        cap_ms = imu.fifo_bytes // mpu6050.SAMPLE_BYTES * imu.period_us // 1000
         self.read_ms = cap_ms // 4 if cap_ms // 4 < 100 else 100
         now = self._us()
         self.pipe = Pipeline(self.cfg, now)

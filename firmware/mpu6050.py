@@ -71,15 +71,17 @@ _SMPLRT_DIV = const(0x19)
 _CONFIG = const(0x1A)
 _GYRO_CONFIG = const(0x1B)
 _ACCEL_CONFIG = const(0x1C)
-_MOT_THR = const(0x1F)
+_MOT_THR = const(0x1F)  # WOM_THR on the MPU6500 family (4 mg per count there)
 _MOT_DUR = const(0x20)
+_LP_ACCEL_ODR = const(0x1E)  # MPU6500 family: wake-up rate in cycle mode
+_ACCEL_CONFIG2 = const(0x1D)  # MPU6500 family: the accelerometer's own low-pass filter
 _FIFO_EN = const(0x23)
 _INT_PIN_CFG = const(0x37)
 _INT_ENABLE = const(0x38)
 _INT_STATUS = const(0x3A)
 _ACCEL_XOUT_H = const(0x3B)
 _SIGNAL_PATH_RESET = const(0x68)
-_MOT_DETECT_CTRL = const(0x69)
+_MOT_DETECT_CTRL = const(0x69)  # ACCEL_INTEL_CTRL on the MPU6500 family
 _USER_CTRL = const(0x6A)
 _PWR_MGMT_1 = const(0x6B)
 _PWR_MGMT_2 = const(0x6C)
@@ -130,8 +132,16 @@ COMPATIBLE_IDS = {
     0x98: "MPU6050 clone (MPU6050A)",
 }
 
-# Low-power wake-up rates in cycle mode: PWR_MGMT_2 LP_WAKE_CTRL values (bits 7:6).
+# The MPU6500 family among them: the same sampling and FIFO registers, but a 512-byte FIFO,
+# a separate accelerometer filter, and wake-on-motion set up through other registers.
+MPU6500_FAMILY = (0x70, 0x71, 0x72, 0x73, 0x74, 0x75)
+
+# Low-power wake-up rates in cycle mode: PWR_MGMT_2 LP_WAKE_CTRL values (bits 7:6); on the
+# MPU6500 family LP_ACCEL_ODR values (0.98, 3.91, 15.63, 31.25 Hz).
 _LP_WAKE = {1: 0, 5: 1, 20: 2, 40: 3}
+_LP_ODR_6500 = {1: 2, 5: 4, 20: 6, 40: 7}
+_WOM_EN_6500 = const(0xC0)  # ACCEL_INTEL_CTRL: ACCEL_INTEL_EN | ACCEL_INTEL_MODE (compare)
+_FCHOICE_B_6500 = const(0x08)  # ACCEL_CONFIG2: bypass the accel DLPF (as wake-on-motion wants)
 
 
 def _default_sleep_ms(ms):
@@ -187,6 +197,8 @@ class MPU6050:
         self.rate_hz = _GYRO_RATE_HZ // (self._div + 1)  # actual rate, rounded down
         self._sleep_ms = sleep_ms or _default_sleep_ms
         self.who_am_i = None
+        self.family_6500 = False
+        self.fifo_bytes = _FIFO_SIZE
         self.warning = None
         self.overflows = 0
         self.resyncs = 0  # FIFO resets after a burst cut short by a bus error
@@ -228,6 +240,8 @@ class MPU6050:
         else:
             raise OSError("device at 0x%02x is not an MPU6050 (WHO_AM_I 0x%02x)" % (self.addr, who))
         self.who_am_i = who
+        self.family_6500 = who in MPU6500_FAMILY
+        self.fifo_bytes = 512 if self.family_6500 else _FIFO_SIZE
         return who
 
     def reset(self):
@@ -253,6 +267,8 @@ class MPU6050:
         self._write(_CONFIG, self.dlpf)  # EXT_SYNC off, bit 6 (FIFO_MODE on MPU6500) 0
         self._write(_GYRO_CONFIG, _FS_2000DPS)
         self._write(_ACCEL_CONFIG, _AFS_16G)
+        if self.family_6500:  # its accelerometer has its own filter (bandwidths as the gyro's)
+            self._write(_ACCEL_CONFIG2, self.dlpf)
         self._write(_INT_PIN_CFG, 0)  # active high, push-pull, 50 us pulses
         # FIFO_OFLOW_EN makes sure the overflow flag is set in INT_STATUS.
         self._write(_INT_ENABLE, _INT_FIFO_OFLOW)
@@ -304,7 +320,7 @@ class MPU6050:
         if self._read(_INT_STATUS) & _INT_FIFO_OFLOW:
             return self._overflowed()
         count = self.fifo_count()
-        if count >= _FIFO_SIZE:  # full: the next sample is (or was) written over old ones
+        if count >= self.fifo_bytes:  # full: the next sample is (or was) written over old ones
             return self._overflowed()
         n = count // SAMPLE_BYTES
         if n >= len(views):
@@ -335,17 +351,26 @@ class MPU6050:
 
     def motion_interrupt(self, threshold_mg=100, duration_ms=5, active_low=False):
         """Latch the INT pin on motion: any axis, high-passed at 5 Hz, above threshold_mg
-        (2 mg per MOT_THR count) for duration_ms (1 ms per MOT_DUR count)."""
+        (2 mg per MOT_THR count) for duration_ms (1 ms per MOT_DUR count). The MPU6500
+        family's wake-on-motion compares each sample with the first in 4 mg steps and has
+        no duration: threshold_mg is rounded to it, duration_ms unused."""
         thr = threshold_mg // 2
         if thr < 1 or thr > 255:
             raise ValueError("threshold_mg must be 2..511, got %d" % threshold_mg)
         if duration_ms < 1 or duration_ms > 255:
             raise ValueError("duration_ms must be 1..255, got %d" % duration_ms)
         self._write(_INT_PIN_CFG, _LATCH_INT_EN | (_INT_ACTIVE_LOW if active_low else 0))
-        self._write(_ACCEL_CONFIG, _AFS_16G | _ACCEL_HPF_5HZ)
-        self._write(_MOT_THR, thr)
-        self._write(_MOT_DUR, duration_ms)
-        self._write(_MOT_DETECT_CTRL, _MOT_DETECT_DEFAULT)
+        if self.family_6500:
+            # Wake-on-motion: each sample compared with the first, above WOM_THR (4 mg per
+            # count) on any axis; no duration counter (register map, "Wake-on-Motion").
+            self._write(_ACCEL_CONFIG2, _FCHOICE_B_6500 | 1)
+            self._write(_MOT_THR, (thr + 1) >> 1)
+            self._write(_MOT_DETECT_CTRL, _WOM_EN_6500)
+        else:
+            self._write(_ACCEL_CONFIG, _AFS_16G | _ACCEL_HPF_5HZ)
+            self._write(_MOT_THR, thr)
+            self._write(_MOT_DUR, duration_ms)
+            self._write(_MOT_DETECT_CTRL, _MOT_DETECT_DEFAULT)
         self._write(_INT_ENABLE, _INT_MOT)
         self._read(_INT_STATUS)  # clear anything pending so INT starts low
 
@@ -356,7 +381,11 @@ class MPU6050:
             raise ValueError("wake_hz must be 1, 5, 20 or 40, got %d" % wake_hz)
         self._write(_USER_CTRL, 0)  # FIFO off: nothing reads it while the ESP32 sleeps
         self._write(_FIFO_EN, 0)
-        self._write(_PWR_MGMT_2, (_LP_WAKE[wake_hz] << 6) | _STBY_GYRO)
+        if self.family_6500:
+            self._write(_LP_ACCEL_ODR, _LP_ODR_6500[wake_hz])
+            self._write(_PWR_MGMT_2, _STBY_GYRO)
+        else:
+            self._write(_PWR_MGMT_2, (_LP_WAKE[wake_hz] << 6) | _STBY_GYRO)
         # Internal 8 MHz oscillator (CLKSEL 0): the gyro PLL is off with the gyros.
         self._write(_PWR_MGMT_1, _CYCLE | _TEMP_DIS)
 

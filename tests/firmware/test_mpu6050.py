@@ -101,6 +101,25 @@ def test_bad_arguments_refused():
             raise AssertionError(kw)
 
 
+def test_mpu6500_family_wakes_on_motion_through_its_own_registers():
+    # Same sampling registers, but wake-on-motion is ACCEL_INTEL_CTRL (0x69) + WOM_THR (0x1F,
+    # 4 mg) + LP_ACCEL_ODR (0x1E), with the accel filter in ACCEL_CONFIG2 (0x1D); 512 B FIFO.
+    mpu, bus, imu = _make(who=0x70)
+    assert imu.family_6500 and imu.fifo_bytes == 512
+    assert mpu.regs[0x1D] == imu.dlpf  # the accelerometer filtered like the gyro
+    imu.motion_interrupt(160, 5)
+    imu.standby(5)
+    r = mpu.regs
+    assert r[0x69] == 0xC0 and r[0x1F] == 40 and r[0x1D] == 0x09 and r[0x1E] == 4
+    assert r[0x38] == 0x40 and r[0x37] & 0x20 and r[0x6C] == 0x07 and r[0x6B] & 0x20
+    assert r[0x1C] == 0x18  # no MPU6050 high-pass bits written into ACCEL_CONFIG
+    mpu, bus, imu = _make(who=0x68)
+    imu.motion_interrupt(160, 5)
+    imu.standby(5)
+    assert not imu.family_6500 and imu.fifo_bytes == 1024
+    assert mpu.regs[0x69] == 0x15 and mpu.regs[0x1F] == 80 and mpu.regs[0x20] == 5 and mpu.regs[0x6C] == 0x47
+
+
 def test_wrong_who_am_i_is_an_error():
     mpu = FakeMPU6050(who_am_i=0x12)
     e = _raises_oserror(MPU6050, FakeI2C(mpu))
