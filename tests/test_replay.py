@@ -120,3 +120,18 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert err.startswith("pod: ") and "Traceback" not in err
     assert cli.main(["evaluate", str(DATA / "xio_short_walk.csv")]) == 1
     assert "no ground truth" in capsys.readouterr().err
+
+
+def test_a_bad_sample_row_is_named_and_a_cut_off_last_line_is_left_out(tmp_path, capsys):
+    head = "# pod-imu 1\n# rate_hz=200 accel_fs_g=16 gyro_fs_dps=2000\nt_us,ax,ay,az,gx,gy,gz\n"
+    rows = "".join("%d,0,0,2048,0,0,0\n" % (5000 * k) for k in range(400))
+    bad = tmp_path / "bad.csv"
+    bad.write_text(head + rows + "2000000,1,abc,3,4,5,6\n" + rows.replace("0,0,0,2048", "9,0,0,2048"))
+    assert cli.main(["replay", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 404" in err and "'2000000,1,abc,3,4,5,6'" in err, err
+    cut = tmp_path / "cut.csv"
+    cut.write_text(head + rows + "2000000,1984,-70,5")  # a copy cut off mid-line
+    assert cli.main(["replay", "--json", str(cut)]) == 0
+    out, err = capsys.readouterr()
+    assert "last line is incomplete" in err and json.loads(out)["steps"] == []

@@ -17,6 +17,7 @@ per-stride truth it knows: ``contact_ms`` (of the stance that starts at ic_us),
 
 import csv
 import io
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,18 @@ def _parse_meta(line, path):
     return meta
 
 
+def _sample_ok(line):
+    parts = line.split(",")
+    if len(parts) != 7:
+        return False
+    try:
+        for p in parts:
+            int(p)
+    except ValueError:
+        return False
+    return True
+
+
 def read(path):
     """Read a pod-imu CSV v1 file; a malformed file raises PodError with the line."""
     path = Path(path)
@@ -136,11 +149,21 @@ def read(path):
     if accel_fs not in ACCEL_RANGES_G or gyro_fs not in GYRO_RANGES_DPS:
         raise PodError("%s: unsupported ranges accel_fs_g=%d gyro_fs_dps=%d" % (path, accel_fs, gyro_fs))
     body = [ln for ln in lines[i + 1:] if ln.strip()]
+    if body and not text.endswith("\n") and not _sample_ok(body[-1]):
+        # Cut off mid-line (a copy or a capture interrupted): that sample is dropped.
+        print("warning: %s: the last line is incomplete and was left out" % path, file=sys.stderr)
+        body.pop()
     if body:
         try:
             table = np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", dtype=np.int64, ndmin=2)
-        except ValueError as e:
-            raise PodError("%s: bad sample row (%s)" % (path, e)) from None
+        except ValueError:
+            n = i + 2
+            for ln in lines[i + 1:]:
+                if ln.strip() and not _sample_ok(ln):
+                    break
+                n += 1
+            raise PodError("%s: line %d: expected 7 integers t_us,ax,ay,az,gx,gy,gz, got %r"
+                           % (path, n, lines[n - 1][:60])) from None
         if table.shape[1] != 7:
             raise PodError("%s: sample rows need 7 integer columns" % path)
     else:
