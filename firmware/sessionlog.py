@@ -591,6 +591,7 @@ class SessionWriter:
             try:
                 self._f.write(data)
                 self._f.flush()
+                self.failed = 0
                 return True
             except OSError as e:
                 self.failed = e.args[0] if e.args else -1
