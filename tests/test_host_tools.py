@@ -323,3 +323,36 @@ def test_romfs_image_holds_the_compiled_firmware_and_imports_in_place(tmp_path, 
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "'gait.mpy'" in out.stdout and "'main.mpy'" not in out.stdout and "/rom/app.mpy 0" in out.stdout
+
+
+def test_a_device_that_keeps_printing_is_an_error_not_a_hang(monkeypatch):
+    # A pod rebooting in a loop prints without pause: mpremote's overall timeout is only
+    # checked while nothing arrives, so the handshake needs its own deadline.
+    import pty
+    import threading
+    import time
+
+    monkeypatch.setattr(device, "_HANDSHAKE_S", 2)
+    master, slave = pty.openpty()
+    stop = threading.Event()
+
+    def chatter():
+        while not stop.is_set():
+            try:
+                os.write(master, b"battery low (3000 mV): sleeping\r\n")
+            except OSError:
+                return
+            time.sleep(0.005)
+
+    t = threading.Thread(target=chatter, daemon=True)
+    t.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(PodError, match="rebooting in a loop"):
+            device.Pod(os.ttyname(slave))
+        assert time.monotonic() - start < 10
+    finally:
+        stop.set()
+        t.join(2)
+        os.close(master)
+        os.close(slave)

@@ -31,6 +31,7 @@ import errno
 import io
 import json
 import os
+import threading
 import time
 
 from . import paths
@@ -38,6 +39,7 @@ from .errors import PodError
 
 PROTOCOL = 1  # host <-> pod contract (paths, stamp, session format); bump when it changes
 _READ_TIMEOUT_S = 5
+_HANDSHAKE_S = 20  # the longest the raw-REPL handshake may take, even with output streaming in
 CHUNK = 2048  # bytes per read: ~2.8 KB of base64 per round trip, small for the pod's heap
 # USB-serial bridges found on ESP32 boards: Silicon Labs CP210x, WCH CH34x, FTDI, Espressif.
 _USB_VIDS = {0x10C4: "CP210x", 0x1A86: "CH34x", 0x0403: "FTDI", 0x303A: "Espressif"}
@@ -175,17 +177,36 @@ class Pod:
                     raise PodError(_port_problem(port, e)) from None
                 time.sleep(pause)
         self._interrupt()
-        for wait in (3, 10):  # a pod still booting (just reset) misses the first Ctrl-C/Ctrl-A
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
-                    self.t.enter_raw_repl(soft_reset=True, timeout_overall=wait)
-                break
-            except Exception:  # noqa: BLE001 - TransportError, serial errors, a silent device
-                pass
-        else:
+        # mpremote's timeout_overall is only checked while nothing arrives: a device that
+        # keeps printing (rebooting in a loop) would hold the handshake forever. Past the
+        # deadline the port is closed under it, which ends any read.
+        expired = threading.Event()
+
+        def give_up():
+            expired.set()
+            self._close_quietly()
+
+        guard = threading.Timer(_HANDSHAKE_S, give_up)
+        guard.daemon = True
+        guard.start()
+        try:
+            for wait in (3, 10):  # a pod still booting (just reset) misses the first Ctrl-C/Ctrl-A
+                try:
+                    with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
+                        self.t.enter_raw_repl(soft_reset=True, timeout_overall=wait)
+                    break
+                except Exception:  # noqa: BLE001 - TransportError, serial errors, a silent device
+                    if expired.is_set():
+                        break
+            else:
+                expired.set()
+        finally:
+            guard.cancel()
+        if expired.is_set():
             self._close_quietly()
             raise PodError("the device on %s does not answer as MicroPython does (is MicroPython installed? "
-                           "see README; or unplug it and plug it in again)" % port) from None
+                           "see README; if it keeps printing, it may be rebooting in a loop: unplug it and "
+                           "plug it in again)" % port) from None
         try:
             self.info = self._platform()
             self.stamp = self.read_stamp()

@@ -242,9 +242,12 @@ _LIPO = ((100, 4200), (90, 4060), (80, 3980), (70, 3920), (60, 3870), (50, 3820)
 
 
 def battery_mv():
-    """Cell voltage now: start charge minus (current x time) over the capacity."""
+    """Cell voltage now: start charge minus the charge drawn, awake at ``ma`` and in deep
+    sleep at ``sleep_ma`` (the launcher adds up the deep sleeps in ``slept_us``)."""
     b = CFG.get("battery", {})
-    soc = b.get("soc", 90) - world() / 3600e6 * b.get("ma", 40) / b.get("mah", 500) * 100
+    slept = CFG.get("slept_us", 0)
+    mah = ((world() - slept) * b.get("ma", 40) + slept * b.get("sleep_ma", 0.23)) / 3600e6
+    soc = b.get("soc", 90) - mah / b.get("mah", 500) * 100
     if soc >= 100:
         return 4200
     for i in range(1, len(_LIPO)):
