@@ -125,6 +125,21 @@ def test_sessions_table_and_unknown_session(tmp_path, db, capsys):
     assert capsys.readouterr().err.strip() == "pod: unknown session 'S009' (pod sessions lists them)"
     assert cli.main(["export", "S00000", "--format", "csv", "--db", db.path]) == 1
     assert "matches 2 sessions" in capsys.readouterr().err
+    assert cli.main(["review", "", "--db", db.path]) == 1  # an empty id is not a prefix of all
+    assert capsys.readouterr().err.strip() == "pod: give a session id (pod sessions lists them)"
+
+
+def test_an_output_path_that_cannot_be_written_is_a_one_line_error(tmp_path, db, capsys):
+    store.import_session(db, make_session(tmp_path, 1, minutes=3, epoch=EPOCH).read_bytes())
+    nowhere = tmp_path / "no" / "such" / "dir"
+    for argv in (["export", "S000001", "--format", "csv", "--out", str(nowhere / "x.csv")],
+                 ["export", "S000001", "--format", "fit", "--out", str(tmp_path)],  # a directory
+                 ["review", "--last", "--html", str(nowhere / "r.html")]):
+        capsys.readouterr()
+        assert cli.main(argv + ["--db", db.path]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("pod: cannot write ") and err.count("\n") == 1, err
+    assert not (tmp_path / "no").exists()  # nothing created on the way
 
 
 def _pngs(html_text):

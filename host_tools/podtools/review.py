@@ -216,14 +216,18 @@ def report_html(s, ivs, evs, sessions):
 
 def run(args):
     db = store.open_db(args.db, create=False)
-    if args.session and args.last:
+    if args.session is not None and args.last:
         raise PodError("give a session or --last, not both")
-    s = store.get_session(db, args.session) if args.session else store.last_session(db)
+    s = store.get_session(db, args.session) if args.session is not None else store.last_session(db)
     ivs = store.intervals(db, s["id"])
     evs = store.events(db, s["id"])
     print(summary_text(s, evs))
     out = Path(args.html) if args.html else Path(db.path).parent / "reports" / ("%s.html" % s["id"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report_html(s, ivs, evs, store.list_sessions(db)))
+    try:
+        if not args.html:  # the reports folder beside the database; a path given must exist
+            out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report_html(s, ivs, evs, store.list_sessions(db)))
+    except OSError as e:
+        raise PodError("cannot write %s (%s)" % (out, e.strerror or e)) from None
     print("report: %s" % out)
     return 0

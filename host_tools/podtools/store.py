@@ -252,6 +252,9 @@ def list_sessions(db):
 
 def get_session(db, ref):
     """The session whose id is ``ref`` or starts with it; PodError if none or several."""
+    ref = ref.strip()
+    if not ref:
+        raise PodError("give a session id (pod sessions lists them)")
     rows = db.execute("SELECT %s FROM sessions WHERE id = ? OR id LIKE ? ESCAPE '\\'" % _LIST_COLS,
                       (ref, ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")).fetchall()
     exact = [r for r in rows if r["id"] == ref]
