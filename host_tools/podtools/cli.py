@@ -38,9 +38,9 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()  # imports every command's module (numpy, ...): Ctrl-C may land here
+        args = parser.parse_args(argv)
         return args._module.run(args) or 0
     except PodError as e:
         print("pod: %s" % e, file=sys.stderr)
