@@ -677,7 +677,8 @@ class App:
                     self._run_cad_sum += eng.cadence_x10
                     self._run_cad_n += 1
             elif ev == gait.EV_STEP:
-                over = self.coach.is_overstride(eng.strike, eng.strike_cdeg)
+                # a walker's heel strike is not an overstride (the coach cues only running)
+                over = eng.activity == gait.RUN and self.coach.is_overstride(eng.strike, eng.strike_cdeg)
                 cur.stance(eng.strike, eng.strike_cdeg, eng.contact_ms, over)
             elif ev == gait.EV_ACTIVITY:
                 if eng.activity == gait.RUN and self.writer is None and self.cfg["auto_start"]:

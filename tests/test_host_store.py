@@ -208,3 +208,23 @@ def test_fit_export_decodes_with_cadence_in_strides(tmp_path, db):
     assert ses["start_time"].timestamp() == EPOCH
     assert messages["file_id_mesgs"][0]["type"] == "activity"
     assert len(messages["activity_mesgs"]) == 1 and len(messages["lap_mesgs"]) == 1
+
+
+def test_the_form_figures_are_the_runs_not_the_cool_down_walks(tmp_path, db):
+    sid = "S000009-0009"
+    w = sessionlog.SessionWriter(str(tmp_path), sid, {"firmware": "0.test", "config": podconfig.defaults(),
+                                                      "start_epoch": EPOCH, "start_ticks_ms": 0, "interval_ms": 10000})
+    for k in range(12):
+        run = k < 6  # a minute of running at 176 spm, then a minute of walking at 110
+        w.interval({"t_offset_s": 10 * k, "dur_ms": 10000, "steps": 29 if run else 18,
+                    "cadence_mean_x10": 1760 if run else 1100, "cadence_min_x10": 1700, "cadence_max_x10": 1800,
+                    "strikes_rear": 2 if run else 9, "strikes_mid": 12 if run else 0, "strikes_fore": 0,
+                    "angle_mean_x10": 30 if run else 180, "contact_mean_ms": 250 if run else 650,
+                    "overstrides": 0 if run else 9, "target_ms": 10000 if run else 0,
+                    "run_ms": 10000 if run else 0})
+    w.close({"reason": "idle"})
+    store.import_session(db, (tmp_path / (sid + ".pod")).read_bytes())
+    s = store.get_session(db, sid)
+    assert s["cadence_spm"] == pytest.approx(176) and s["overstride_share"] == 0
+    assert s["contact_ms"] == pytest.approx(250) and s["strike_mix"][1] == pytest.approx(12 / 14)
+    assert s["run_s"] == 60 and s["target_share"] == 1

@@ -299,6 +299,10 @@ def stats(ivs, session=None):
     ``target_share`` time in the target zone / time running; ``overstride_share``
     overstrides / footfalls of the pod's foot; ``strike_mix`` (rear, mid, fore) shares;
     ``angle_deg`` footfall-weighted mean strike angle; ``contact_ms`` mean contact time.
+
+    The form figures are the run's: taken over the intervals spent mostly running (a
+    warm-up or cool-down walk has its own cadence, heel strikes and long contacts), or
+    over all of them when none was.
     """
     w_sum = c_sum = 0
     run_ms = target_ms = 0
@@ -306,11 +310,13 @@ def stats(ivs, session=None):
     a_sum = a_w = 0
     ct_sum = ct_w = 0
     for iv in ivs:
+        run_ms += iv["run_ms"]
+        target_ms += iv["target_ms"]
+    running = [iv for iv in ivs if iv["run_ms"] * 2 >= iv["dur_ms"] > 0]
+    for iv in running or ivs:
         if iv["cadence_mean_x10"] is not None and iv["steps"]:
             w_sum += iv["steps"]
             c_sum += iv["steps"] * iv["cadence_mean_x10"] / 10.0
-        run_ms += iv["run_ms"]
-        target_ms += iv["target_ms"]
         n = iv["strikes_rear"] + iv["strikes_mid"] + iv["strikes_fore"]
         rear += iv["strikes_rear"]
         mid += iv["strikes_mid"]
