@@ -120,6 +120,13 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert err.startswith("pod: ") and "Traceback" not in err
     assert cli.main(["evaluate", str(DATA / "xio_short_walk.csv")]) == 1
     assert "no ground truth" in capsys.readouterr().err
+    rec = tmp_path / "walk.csv"
+    rec.write_bytes((DATA / "xio_short_walk.csv").read_bytes())
+    (tmp_path / "walk.events.csv").write_text("")  # an empty truth is not "no strides"
+    assert cli.main(["evaluate", str(rec)]) == 1
+    assert "expected a header with ic_us" in capsys.readouterr().err
+    assert cli.main(["simulate", "--scenario", "run", "--duration", "0", "--out", str(tmp_path / "s.csv")]) == 1
+    assert capsys.readouterr().err == "pod: duration 0 s is out of range (15 to 21600)\n"
 
 
 def test_a_bad_sample_row_is_named_and_a_cut_off_last_line_is_left_out(tmp_path, capsys):

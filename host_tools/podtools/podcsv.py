@@ -199,9 +199,16 @@ def read_events(path):
     path = Path(path)
     try:
         with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or ()
     except FileNotFoundError:
         raise PodError("%s: no ground truth beside the recording" % path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PodError("%s: cannot read (%s)" % (path, e)) from None
+    if "ic_us" not in [c.strip() for c in columns]:
+        # (an idle recording's truth is the header alone: no strides)
+        raise PodError("%s: line 1: expected a header with ic_us (and tc_us)" % path)
     out = []
     for n, row in enumerate(rows, start=2):
         try:

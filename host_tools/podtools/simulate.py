@@ -617,7 +617,13 @@ def _check_range(name, value, lo, hi, unit):
     if value is None:
         return
     if not lo <= value <= hi:
-        raise PodError("%s %g %s is out of range (%g to %g)" % (name, value, unit, lo, hi))
+        raise PodError("%s %g%s is out of range (%g to %g)" % (name, value, " " + unit if unit else "", lo, hi))
+
+
+def _duration(scenario, options):
+    """The requested length (0 is a length, and out of range), else the scenario's default."""
+    d = options.get("duration")
+    return DEFAULT_DURATION_S[scenario] if d is None else d
 
 
 def _run_profile(cadence, speed, mode, episodes=()):
@@ -704,7 +710,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
         raise PodError("unknown simulator option(s): %s" % ", ".join(sorted(unknown)))
     if scenario not in SCENARIOS:
         raise PodError("unknown scenario %r (try: %s)" % (scenario, ", ".join(SCENARIOS)))
-    duration = options.get("duration") or DEFAULT_DURATION_S[scenario]
+    duration = _duration(scenario, options)
     speed, cadence = options.get("speed"), options.get("cadence")
     strike = options.get("strike")
     mount = options.get("mount") or "laces"
@@ -762,7 +768,7 @@ def foot_pitch(scenario, seed=0, rate_hz=200.0, **options):
     (t_us, theta deg, rate deg/s), toe-up positive. For tests and plots."""
     rec, _ = simulate(scenario, seed=seed, rate_hz=rate_hz, **{**options, "drop": 0.0})
     scene = Scene(np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0]))
-    duration = options.get("duration") or DEFAULT_DURATION_S[scenario]
+    duration = _duration(scenario, options)
     _build(scene, scenario, duration, options)
     theta, rate, _ = scene.pitch.evaluate(rec.t_us / 1e6)
     return rec.t_us, theta, rate
