@@ -52,7 +52,8 @@ def run(args):
     podcsv.write(rec_path, rec)
     podcsv.write_events(podcsv.events_path(rec_path), events)
     print("%s: %.0f s, %d true strides of the instrumented foot" % (rec_path, rec.duration_s, len(events)))
-    with VirtualPod(flash=image, recording=rec, speed="max", trace=out / "trace.jsonl") as vp:
+    # The pod stays on its battery from now on: its clock keeps the time pod flash set.
+    with VirtualPod(flash=image, recording=rec, speed="max", trace=out / "trace.jsonl", clock=time.time()) as vp:
         # The pod closes the session auto_stop_idle_s (120 s) after the last footfall, then
         # deep-sleeps when nothing moves: the run is on its flash by then.
         def asleep(events):
@@ -65,7 +66,7 @@ def run(args):
               % (slept / 1e6, tones))
 
     _step("3. plug it in: pod sync, pod sessions")
-    with VirtualPod(flash=image, speed=1) as vp:
+    with VirtualPod(flash=image, speed=1, clock=time.time()) as vp:
         pod("sync", "--port", vp.port, "--db", db)
     pod("sessions", "--db", db)
 

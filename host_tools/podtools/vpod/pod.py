@@ -39,6 +39,7 @@ MP_DIR = Path(__file__).resolve().parent / "mp"
 FLASH_BYTES = 2 * 1024 * 1024  # the ESP32's default vfs partition on a 4 MB module
 BLOCK_SIZE = 4096
 _EXIT_RESTART = 100
+_EPOCH_2000 = 946684800  # Unix seconds at 2000-01-01, where MicroPython's ESP32 clock counts from
 _PWRON, _HARD = 1, 2
 _CTRL_C_WAIT_S = 0.5  # see VirtualPod._deliver_ctrl_c
 # Linux system calls in which a MicroPython process waits for time or input (x86_64, aarch64):
@@ -96,11 +97,13 @@ class VirtualPod:
     battery: {"soc": start %, "ma": mean current awake, "sleep_ma": in deep sleep, "mah":
         capacity}; low battery = small soc. Defaults 90 %, 40 mA, 0.23 mA (docs/power.md), 500.
     brownout_at_us: world time of a brown-out reset.
+    clock: Unix time the pod's RTC shows at power-on, as set earlier (``pod flash`` sets it)
+        and kept by its battery since; None: not set since power-up (it starts at 2000).
     """
 
     def __init__(self, flash=None, recording=None, speed=1.0, trace=None, board="lolin_d32",
                  heap="2M", power_cuts=(), i2c_faults=(), battery=None, brownout_at_us=None,
-                 uid=0x123456, max_boots=None):
+                 uid=0x123456, max_boots=None, clock=None):
         self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash).resolve() if flash else self.workdir / "flash.img"
@@ -121,6 +124,8 @@ class VirtualPod:
         }
         if brownout_at_us is not None:
             self.base_cfg["brownout_at_us"] = brownout_at_us
+        if clock is not None:
+            self.base_cfg["rtc"] = {"us": int((clock - _EPOCH_2000) * 1e6), "set": True, "mem": ""}
         self.base_cfg.update(board_settings(board) if board else {})
         if recording is not None:
             imu = self.workdir / "imu.bin"
