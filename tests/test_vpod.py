@@ -310,12 +310,18 @@ print('resets done')
 """
 
 
-def test_deepsleep_and_watchdog_reset_into_boot(tmp_path):
+def flash_with_main(tmp_path, source):
+    """A flash image whose main.py is ``source`` (copied there by mpremote)."""
     main = tmp_path / "main.py"
-    main.write_text(RESETS_MAIN)
+    main.write_text(source)
     image = tmp_path / "pod.img"
     with VirtualPod(flash=image, speed=1) as pod:
         mpr(pod, "cp", str(main), ":main.py")
+    return image
+
+
+def test_deepsleep_and_watchdog_reset_into_boot(tmp_path):
+    image = flash_with_main(tmp_path, RESETS_MAIN)
     with VirtualPod(flash=image, speed="max") as pod:
         pod.wait_output("resets done", timeout=20)
         resets = pod.trace_events("reset")
@@ -342,11 +348,7 @@ print('after', a.read_uv() * 2 // 1000)
 def test_the_battery_drains_at_sleep_current_in_deep_sleep(tmp_path):
     # 10 hours of deep sleep draw ~2 mAh (0.23 mA, docs/power.md), not 400 mAh at 40 mA: a
     # virtual pod left idle must not wake into a low-battery loop.
-    main = tmp_path / "main.py"
-    main.write_text(SLEEPER_MAIN)
-    image = tmp_path / "pod.img"
-    with VirtualPod(flash=image, speed=1) as pod:
-        mpr(pod, "cp", str(main), ":main.py")
+    image = flash_with_main(tmp_path, SLEEPER_MAIN)
     with VirtualPod(flash=image, speed="max") as pod:
         pod.wait_output("after", timeout=20)
         time.sleep(0.2)
