@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import store
-from .errors import PodError
+from .errors import writing
 
 CSV_COLUMNS = ("t_start_s", "dur_s", "steps", "cadence_spm", "cadence_min_spm", "cadence_max_spm", "strikes_rear",
                "strikes_mid", "strikes_fore", "strike_angle_deg", "contact_ms", "overstrides", "target_s", "run_s",
@@ -168,16 +168,14 @@ def run(args):
     s = store.get_session(db, args.session)
     ivs = store.intervals(db, s["id"])
     out = Path(args.out) if args.out else Path("%s.%s" % (s["id"], args.format))
-    try:
+    if args.format == "fit" and start_ms(s)[1]:
+        print("warning: the pod's clock was not set during %s; times are estimated from when it was "
+              "synced (%s)" % (s["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(s["imported_utc"]))),
+              file=sys.stderr)
+    with writing(out):
         if args.format == "csv":
             write_csv(out, ivs)
         else:
-            if start_ms(s)[1]:
-                print("warning: the pod's clock was not set during %s; times are estimated from when it was "
-                      "synced (%s)" % (s["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(s["imported_utc"]))),
-                      file=sys.stderr)
             out.write_bytes(fit_bytes(s, ivs))
-    except OSError as e:
-        raise PodError("cannot write %s (%s)" % (out, e.strerror or e)) from None
     print("%s: %d interval(s) of %s" % (out, len(ivs), s["id"]))
     return 0

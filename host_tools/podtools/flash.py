@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__, device, paths
-from .errors import PodError
+from .errors import PodError, writing
 
 SOURCE_ONLY = ("main.py", "boot.py")  # run from source at boot; everything else is compiled
 DEFAULT_BOARD = "esp32_devkitc"
@@ -141,10 +141,8 @@ def write_romfs(path, arch):
     """``pod flash --romfs-image``: write ``firmware_romfs`` to ``path``."""
     with tempfile.TemporaryDirectory(prefix="podromfs-") as tmp:
         image, count = firmware_romfs(arch, tmp)
-    try:
+    with writing(path):
         Path(path).write_bytes(image)
-    except OSError as e:
-        raise PodError("cannot write %s: %s" % (path, e.strerror or e)) from None
     print("wrote %s: ROMFS image, %d bytes, %d modules compiled for %s (deploy: mpremote romfs deploy %s)"
           % (path, len(image), count, arch, path))
     return 0

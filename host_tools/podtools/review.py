@@ -21,7 +21,7 @@ import io
 from pathlib import Path
 
 from . import sessions_cmd, store
-from .errors import PodError
+from .errors import PodError, writing
 
 ALERT_STYLE = {"low_cadence": ("tab:red", "v", "low cadence"), "overstride": ("tab:purple", "^", "overstride")}
 
@@ -223,11 +223,9 @@ def run(args):
     evs = store.events(db, s["id"])
     print(summary_text(s, evs))
     out = Path(args.html) if args.html else Path(db.path).parent / "reports" / ("%s.html" % s["id"])
-    try:
+    with writing(out):
         if not args.html:  # the reports folder beside the database; a path given must exist
             out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report_html(s, ivs, evs, store.list_sessions(db)))
-    except OSError as e:
-        raise PodError("cannot write %s (%s)" % (out, e.strerror or e)) from None
     print("report: %s" % out)
     return 0

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from . import podcsv
-from .errors import PodError
+from .errors import PodError, writing
 
 G = 9.80665                       # m/s^2 per g
 ACCEL_LSB_PER_G = 2048.0          # +-16 g range
@@ -841,11 +841,9 @@ def run(args):
     rec, events = simulate(args.scenario, seed=args.seed, rate_hz=args.rate, duration=args.duration,
                            speed=args.speed, cadence=args.cadence, strike=args.strike, mount=args.mount,
                            drop=args.drop)
-    try:
+    with writing(args.out):
         podcsv.write(args.out, rec)
         podcsv.write_events(podcsv.events_path(args.out), events)
-    except OSError as e:
-        raise PodError("cannot write %s (%s)" % (args.out, e.strerror or e)) from None
     print("%s: %d samples, %.1f s at %g Hz, %d strides of truth -> %s" % (
         args.scenario, len(rec), rec.duration_s, rec.rate_hz, len(events), podcsv.events_path(args.out)))
     return 0
