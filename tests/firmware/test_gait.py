@@ -68,14 +68,20 @@ def test_rejects_bad_settings():
         raise AssertionError("accepted %r" % (kwargs,))
 
 
-def test_real_walk_right_foot_matches_motion_capture():
-    # gaitmap right foot: 29 strides from motion capture inside the capture volume.
-    name = SHARED_DATA + "/gaitmap_walk_right"
+def _gaitmap(foot):
+    """The engine on a gaitmap walk: (events, IC errors, truth ICs, detected ICs), the
+    detections taken over the span the motion capture annotates."""
+    name = SHARED_DATA + "/gaitmap_walk_" + foot
     out = _run(name + ".csv")
     truth = read_truth_ic(name + ".events.csv")
     lo, hi = truth[0] - 500000, truth[-1] + 60000
     det = [e[1] for e in out if e[0] == "step" and lo <= e[1] <= hi]
-    errs = _match(det, truth)
+    return out, _match(det, truth), truth, det
+
+
+def test_real_walk_right_foot_matches_motion_capture():
+    # gaitmap right foot: 29 strides from motion capture inside the capture volume.
+    out, errs, truth, det = _gaitmap("right")
     assert len(errs) == len(truth) == len(det), (len(errs), len(truth), len(det))
     assert _median_abs(errs) <= 20000
     acts = [e[2] for e in out if e[0] == "activity"]
@@ -85,12 +91,7 @@ def test_real_walk_right_foot_matches_motion_capture():
 def test_real_walk_left_foot_matches_motion_capture():
     # One stride in the turn is disputed: the sensor lies still on the ground for 0.6 s
     # (|a| = 1.00 g, < 10 deg/s) inside what the motion capture calls a 1.5 s swing.
-    name = SHARED_DATA + "/gaitmap_walk_left"
-    out = _run(name + ".csv")
-    truth = read_truth_ic(name + ".events.csv")
-    lo, hi = truth[0] - 500000, truth[-1] + 60000
-    det = [e[1] for e in out if e[0] == "step" and lo <= e[1] <= hi]
-    errs = _match(det, truth)
+    _, errs, truth, det = _gaitmap("left")
     assert len(errs) >= len(truth) - 1 and len(det) <= len(truth) + 1, (len(errs), len(truth), len(det))
     assert _median_abs(errs) <= 20000
 
