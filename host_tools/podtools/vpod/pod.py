@@ -39,7 +39,6 @@ MP_DIR = Path(__file__).resolve().parent / "mp"
 FLASH_BYTES = 2 * 1024 * 1024  # the ESP32's default vfs partition on a 4 MB module
 BLOCK_SIZE = 4096
 _EXIT_RESTART = 100
-_EPOCH_2000 = 946684800  # Unix seconds at 2000-01-01, where MicroPython's ESP32 clock counts from
 _PWRON, _HARD = 1, 2
 _CTRL_C_WAIT_S = 0.5  # see VirtualPod._deliver_ctrl_c
 # Linux system calls in which a MicroPython process waits for time or input (x86_64, aarch64):
@@ -125,7 +124,7 @@ class VirtualPod:
         if brownout_at_us is not None:
             self.base_cfg["brownout_at_us"] = brownout_at_us
         if clock is not None:
-            self.base_cfg["rtc"] = {"us": int((clock - _EPOCH_2000) * 1e6), "set": True, "mem": ""}
+            self.base_cfg["clock_unix_us"] = int(clock * 1e6)
         self.base_cfg.update(board_settings(board) if board else {})
         if recording is not None:
             imu = self.workdir / "imu.bin"

@@ -336,7 +336,9 @@ def configure(cfg):
     _world0[0] = cfg.get("world_us", 0)
     speed = cfg.get("speed", 1.0)
     CLOCK.setup(None if speed == "max" else float(speed))
-    rtc = cfg.get("rtc")
+    rtc = cfg.get("rtc")  # from the boot before; else a clock set earlier and kept since
+    if not rtc and cfg.get("clock_unix_us") is not None:
+        rtc = {"us": cfg["clock_unix_us"] - _EPOCH_2000_FROM_1970 * 1000000, "set": True}
     if rtc:
         _rtc["base_us"] = rtc["us"]
         _rtc["set"] = rtc.get("set", False)
