@@ -22,7 +22,7 @@ import pytest
 import serial
 from test_host_store import make_session
 
-from podtools import cli, device, store
+from podtools import capture, cli, device, store
 from podtools.errors import PodError
 from podtools.vpod import VirtualPod
 
@@ -211,12 +211,19 @@ def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
 
     main = tmp_path / "main.py"
     main.write_text(CAPTURE_MAIN)  # a stand-in main loop that captures as the app does
+    out = tmp_path / "rec.csv"
     with VirtualPod(speed=1) as vp:
         flash(vp)
+        # armed, but no session has started (the pod stands still): --download says so
         with device.connect(vp.port) as pod:
+            capture.set_capture(pod, 2)
+        assert cli.main(["capture", "--download", "--out", str(out), "--port", vp.port]) == 1
+        assert "no capture yet: the pod is armed for 2 s" in capsys.readouterr().err
+        with device.connect(vp.port) as pod:
+            capture.set_capture(pod, 0)
             pod.write_file("/main.py", main.read_bytes())
-        out = tmp_path / "rec.csv"
-        assert cli.main(["capture", "--seconds", "2", "--wait", "1", "--out", str(out), "--port", vp.port]) == 0
+        # the stand-in main captures as soon as the pod restarts; 3 s leave room on a busy machine
+        assert cli.main(["capture", "--seconds", "2", "--wait", "3", "--out", str(out), "--port", vp.port]) == 0
         rec = podcsv.read(out)
         assert len(rec) == 400 and rec.rate_hz == pytest.approx(200)
         with device.connect(vp.port) as pod:

@@ -75,6 +75,10 @@ def run(args):
     if args.download:
         with device.connect(args.port) as pod:
             if not download(pod, set(), out):
+                armed = config_cmd.read_config(pod)[0].get("raw_capture_s", 0)
+                if armed:
+                    raise PodError("no capture yet: the pod is armed for %d s and records them when the next "
+                                   "session starts (run, then pod capture --download again)" % armed)
                 raise PodError("no raw capture on the pod (arm one with pod capture --seconds N)")
         return 0
     if args.seconds is None:
