@@ -18,8 +18,10 @@ On the ground the foot rocks about the heel (theta > 0) or about the metatarsal 
 air the heel follows a quintic from the toe-off state to the next contact state, plus a
 lift and a lateral sway. Specific force ``f = R^T (a - g)`` and body angular velocity are
 computed analytically, rotated into an arbitrary mounting, and a damped impact ringing
-starts exactly at each initial contact. Then the sensor's faults: noise, per-run bias,
-scale error, quantization to counts and clipping at +-16 g / +-2000 dps, dropped samples.
+starts exactly at each initial contact. Then the sensor itself: sampling at its internal
+1 kHz, clipping at +-16 g / +-2000 dps, the digital low-pass filter the firmware sets for
+the rate (44 Hz at 100 Hz), noise, per-run bias, scale error, quantization to counts,
+dropped samples.
 
 Ground truth is one dict per initial contact (see ``docs/contracts.md``), on the
 recording's clock (before any samples are dropped).
@@ -29,12 +31,14 @@ import math
 
 import numpy as np
 
-from . import podcsv
+from . import paths, podcsv
 from .errors import PodError, writing
 
 G = 9.80665                       # m/s^2 per g
 ACCEL_LSB_PER_G = 2048.0          # +-16 g range
 GYRO_LSB_PER_DPS = 16.4           # +-2000 dps range
+ACCEL_FULL_SCALE_G = 32768 / ACCEL_LSB_PER_G
+GYRO_FULL_SCALE_DPS = 32768 / GYRO_LSB_PER_DPS
 RAD = math.pi / 180.0
 
 REARFOOT_ABOVE_DEG = 8.0          # strike classes, as the gait engine uses them
@@ -74,6 +78,9 @@ RUN_CADENCE_RANGE = (150.0, 200.0)
 WALK_SPEED_RANGE = (1.0, 1.6)
 WALK_CADENCE_RANGE = (95.0, 125.0)
 RATE_RANGE = (100.0, 1000.0)
+INTERNAL_RATE_HZ = 1000.0         # the MPU6050 samples at 1 kHz with its DLPF on, then divides
+DLPF_ACCEL_HZ = {1: 184.0, 2: 94.0, 3: 44.0, 4: 21.0, 5: 10.0, 6: 5.0}  # datasheet, per DLPF_CFG
+DLPF_GYRO_HZ = {1: 188.0, 2: 98.0, 3: 42.0, 4: 20.0, 5: 10.0, 6: 5.0}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,6 +606,59 @@ def _mounting(rng, mount):
     return M, lever
 
 
+def _butterworth2(fc, fs):
+    """Impulse response of a 2nd-order Butterworth low-pass (bilinear), until it has died out."""
+    k = math.tan(math.pi * fc / fs)
+    norm = 1.0 / (1.0 + math.sqrt(2.0) * k + k * k)
+    b0 = k * k * norm
+    a1 = 2.0 * (k * k - 1.0) * norm
+    a2 = (1.0 - math.sqrt(2.0) * k + k * k) * norm
+    h = []
+    y1 = y2 = 0.0
+    for n in range(1000):
+        x = b0 * ((n == 0) + 2 * (n == 1) + (n == 2))
+        y = x - a1 * y1 - a2 * y2
+        h.append(y)
+        y1, y2 = y, y1
+        if n > 2 and abs(y) < 1e-7 and abs(y1) < 1e-7 and abs(y2) < 1e-7:
+            break
+    return np.array(h)
+
+
+def _sensor_output(scene, ts, lever, mount, rate_hz):
+    """What the MPU6050 outputs at ``ts`` (s): the motion sampled at its internal 1 kHz,
+    through the digital low-pass filter the firmware configures for ``rate_hz``
+    (mpu6050.dlpf_for_rate), read at the sample times. The filter is what a real sensor
+    does to an impact at 100 Hz: a 44 Hz bandwidth blunts it and delays it by ~5 ms.
+    Modelled as a 2nd-order Butterworth at the datasheet's bandwidths (its delay, 1.2 to
+    5 ms, is close to the datasheet's 2.0 to 4.9 ms). Rendered in chunks: an hour at 1 kHz
+    would not fit in memory at once."""
+    paths.use_firmware()
+    import mpu6050
+
+    cfg = mpu6050.dlpf_for_rate(rate_hz)
+    h_acc = _butterworth2(DLPF_ACCEL_HZ[cfg], INTERNAL_RATE_HZ)
+    h_gyr = _butterworth2(DLPF_GYRO_HZ[cfg], INTERNAL_RATE_HZ)
+    pre = max(len(h_acc), len(h_gyr))
+    step = 1.0 / INTERNAL_RATE_HZ
+    f_out = np.empty((len(ts), 3))
+    g_out = np.empty((len(ts), 3))
+    per_chunk = max(1, int(60.0 * rate_hz))
+    for i0 in range(0, len(ts), per_chunk):
+        i1 = min(len(ts), i0 + per_chunk)
+        k0 = int(math.floor(ts[i0] / step)) - pre
+        k1 = int(math.ceil(ts[i1 - 1] / step)) + 1
+        grid = np.arange(k0, k1 + 1) * step
+        f, g = scene.render(np.maximum(grid, 0.0), lever, mount)  # still before t = 0
+        np.clip(f, -ACCEL_FULL_SCALE_G, ACCEL_FULL_SCALE_G, out=f)  # the ADC saturates first
+        np.clip(g, -GYRO_FULL_SCALE_DPS, GYRO_FULL_SCALE_DPS, out=g)
+        for out, x, h in ((f_out, f, h_acc), (g_out, g, h_gyr)):
+            for c in range(3):
+                y = np.convolve(x[:, c], h)[:len(grid)]
+                out[i0:i1, c] = np.interp(ts[i0:i1], grid, y)
+    return f_out, g_out
+
+
 def _sensor_errors(rng, f_g, gyro_dps, rate_hz, bias_scale, noise_scale, scale_error=0.02):
     """Noise, bias, scale error, quantization and clipping: int16 counts (N x 6)."""
     n = len(f_g)
@@ -748,7 +808,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     t_us = np.rint(np.arange(n) * (1e6 / rate_hz)).astype(np.int64)
     ts = t_us / 1e6
     M, lever = _mounting(np.random.default_rng(mount_seq), mount)
-    f_g, gyro = scene.render(ts, lever, M)
+    f_g, gyro = _sensor_output(scene, ts, lever, M, rate_hz)
     if ideal:
         imu = _sensor_errors(rng, f_g, gyro, rate_hz, 0.0, 0.0, 0.0)
     else:
