@@ -27,9 +27,11 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
   toe-off TC at the peak toe-down rate -> SWING (toe-up rotation) -> TERMINAL swing, armed
   for the impact -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised
-  jerk of the accelerometer over ~5 ms), or, for a heel strike, the reversal of the toe-up
-  rotation that precedes the impact by at most 40 ms (the heel touches, the foot stops
-  rotating toe-up, the forefoot slaps down a little later).
+  jerk of the accelerometer over ~5 ms, or its bend: at 100 Hz the sensor's filter blunts
+  the impact until it is no steeper than the swing's own deceleration, but that
+  deceleration is smooth and the ground is not), or, for a heel strike, the reversal of
+  the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the foot
+  stops rotating toe-up, the forefoot slaps down a little later).
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
@@ -77,6 +79,7 @@ _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _FLAT_LOCK = const(40000)  # 40 deg toe-down from foot-flat: the heel is up, no new foot-flat
 _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
+_BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing is smooth)
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
 _ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not accelerating
@@ -208,6 +211,9 @@ class GaitEngine:
         self._wi = 0
         self._wj_level = 0
         self._jerk_level = 0  # jerk level in terminal swing (EMA): adaptive impact threshold
+        self._even = 0  # samples since the spacing last changed
+        self._bend = 0  # L1 change of the jerk over the last ~5 ms (second difference)
+        self._bend_level = 0  # its level in the swing (EMA)
         # Quiet-to-quiet segments (sign learning).
         self._loud = False
         self._seg_ang = 0
@@ -309,9 +315,14 @@ class GaitEngine:
         if self._hn <= self._hmask:
             self._hn += 1
         if dt_us != self._dt:
+            d = dt_us - self._dt
+            if d > self._dt >> 4 or d < -(self._dt >> 4):
+                self._even = 0  # a sample was lost (or the rate changed): not evenly spaced
             self._set_dt(dt_us)
             if dt_us > _GAP_US:
                 self._gap()
+        if self._even < _JRING * 4:
+            self._even += 1
         # Stillness blocks (~256 ms) teach the gyro bias.
         self._bsx += gx
         self._bsy += gy
@@ -345,6 +356,17 @@ class GaitEngine:
         jerk = (jerk if jerk >= 0 else -jerk) + (d if d >= 0 else -d)
         d = self._hz[j] - az
         jerk += d if d >= 0 else -d
+        # Bend: how much the jerk itself changed (a[i] - 2 a[j] + a[k]). The swing's own
+        # deceleration before contact can be steep but is smooth; the ground is not.
+        k = (j - self._jlag) & self._hmask
+        b = ax - self._hx[j] - self._hx[j] + self._hx[k]
+        bend = b if b >= 0 else -b
+        b = ay - self._hy[j] - self._hy[j] + self._hy[k]
+        bend += b if b >= 0 else -b
+        b = az - self._hz[j] - self._hz[j] + self._hz[k]
+        bend += b if b >= 0 else -b
+        # Only over evenly spaced samples: across a lost one a smooth curve bends too.
+        self._bend = bend if self._even > self._jlag << 1 else 0
         # Pitch rate (counts, toe-up positive) and pitch angle (mdeg).
         w = ((self._mx * gx + self._my * gy + self._mz * gz) >> 13) - self._wb
         self._ang += (w * self._scale) >> 14
@@ -355,6 +377,7 @@ class GaitEngine:
         elif st == _S_SWING:
             self._swing(w)
             self._jerk_level += (jerk - self._jerk_level) >> self._lshift
+            self._bend_level += (self._bend - self._bend_level) >> self._lshift
         elif st == _S_TERMINAL:
             self._terminal(w, e, jerk, ax, ay, az)
         else:
@@ -675,6 +698,7 @@ class GaitEngine:
     def _start_swing(self):
         self._state = _S_SWING
         self._jerk_level = _JERK_MIN
+        self._bend_level = _JERK_MIN
         self._t_state = self.now
         self._w_peak = 0
         self._ang_min = self._ang
@@ -728,7 +752,14 @@ class GaitEngine:
         wthr = wlevel << 2
         if wthr < _WJERK_MIN:
             wthr = _WJERK_MIN
-        if jerk > thr or wj > wthr:
+        bend = self._bend
+        blevel = self._bend_level
+        bthr = blevel + blevel + blevel
+        if bthr < _BEND_MIN:
+            bthr = _BEND_MIN
+        # A bend counts only while the accelerometer is still changing: the ground jolts it,
+        # while a swing that merely stops decelerating bends as much and then goes flat.
+        if jerk > thr or wj > wthr or (bend > bthr and jerk * 3 > bend):
             if self._zc_ok and self._heel_first(now):
                 self._contact(self._zc_t, self._zc_ang)
             else:
@@ -738,6 +769,7 @@ class GaitEngine:
             return
         self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
         self._jerk_level = level + ((jerk - level) >> self._lshift)
+        self._bend_level = blevel + ((bend - blevel) >> self._lshift)
         if e < _E_QUIET and self._at_rest(ax, ay, az):
             # A soft landing that never rang: the foot has been at rest for a while, gravity
             # steady (|a| alone is not enough: a slow swing can sweep through 1 g).

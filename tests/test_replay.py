@@ -72,8 +72,12 @@ def test_running_suite_meets_the_targets():
     # a slow jog: the swing's slow middle sweeps |a| through 1 g with the foot barely
     # rotating; that is not a soft landing (gravity is not steady)
     (200, {"strike": "midfoot", "speed": 2.0, "cadence": 150, "seed": 104}),
+    # 100 Hz: the sensor's 44 Hz filter blunts a midfoot landing until its jerk is no
+    # larger than the late swing's deceleration; the bend in the jerk still shows it
+    (100, {"strike": "midfoot", "speed": 3.0, "cadence": 184, "seed": 624}),
+    (100, {"strike": "mixed", "speed": 4.0, "cadence": 177, "seed": 617}),
 ])
-def test_every_footfall_from_the_first_at_1khz_and_in_a_slow_jog(rate, opts):
+def test_every_footfall_at_1khz_in_a_slow_jog_and_at_100hz(rate, opts):
     opts = dict(opts)
     rec, truth = simulate.simulate("run", seed=opts.pop("seed"), rate_hz=rate, duration=60, **opts)
     s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
