@@ -268,18 +268,19 @@ class Scene:
         return t + dur
 
     def _tap_burst(self, t, t_end):
-        """Toe taps (heel stays down) or heel taps (forefoot stays down), 1.5-3 per second."""
+        """Toe taps (heel stays down) or heel taps (forefoot stays down), 1.5-3 per second,
+        up to 32 deg; the foot comes down gently or slaps down in as little as 50 ms."""
         rng = self.rng
         sign = 1.0 if rng.random() < 0.6 else -1.0
         period = rng.uniform(0.33, 0.65)
         for _ in range(int(rng.integers(4, 21))):
             if t + period > t_end:
                 break
-            amp = sign * rng.uniform(8, 22)
+            amp = sign * rng.uniform(8, 32)
             up = period * rng.uniform(0.35, 0.5)
             self.pitch.add(t + up, amp)
             # back down onto the ground with an impact
-            land = t + period * rng.uniform(0.8, 0.9)
+            land = t + up + rng.uniform(0.05, period * 0.85 - up)
             self.pitch.add(land, 0.0)
             self.pitch.add(t + period, 0.0)
             self._impact(land, rng.uniform(1.5, 4.0), rng.uniform(25, 50), rng.uniform(0.008, 0.018),
