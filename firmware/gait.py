@@ -36,7 +36,7 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
 * A swing counts as a stride only if the foot really swung (peak toe-up rate and pitch
-  excursion): taps and fidgets are not footfalls. Activity: duty factor contact/stride
+  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls. Activity: duty factor contact/stride
   (running has a flight phase) separates running from walking; no strides means idle.
 """
 
@@ -97,6 +97,7 @@ _MIN_CONTACT = const(60000)
 _MAX_CONTACT = const(1500000)
 _MIN_STRIDE = const(300000)  # 400 steps/min would be absurd
 _MAX_STRIDE = const(2500000)  # slower than 48 steps/min is not gait
+_MIN_SWING = const(150000)  # a foot in the air for less is a tap (real swings: 230 ms and up)
 _MAX_SWING = const(1500000)
 _PUSH_STALE = const(400000)  # a push-off not followed by a swing within 0.4 s is forgotten
 _GAP_US = const(50000)  # a hole in the samples longer than this breaks the stride
@@ -812,7 +813,8 @@ class GaitEngine:
     def _contact(self, ic_t, ic_ang):
         """Initial contact at ``ic_t``: publish it if it ends a real stride."""
         excursion = self._ang_max - self._ang_min
-        valid = self._w_peak > _W_PEAK_MIN and excursion > _EXCURSION_MIN
+        valid = (self._w_peak > _W_PEAK_MIN and excursion > _EXCURSION_MIN
+                 and ticks_diff(ic_t, self._t_state) >= _MIN_SWING)
         self._state = _S_STANCE
         self._t_state = ic_t
         self._impact_t = self.now

@@ -88,8 +88,9 @@ def _patterns(n, seed):
 
 
 def _gait_like(n, period_us):
-    """Saturating 'strides' of 0.7 s: stance, full-scale push-off, full-scale swing, a
-    full-scale impact, so the stride machine runs with the largest values it can see."""
+    """Saturating 'strides' of 0.7 s: stance, full-scale push-off, full-scale swing (the
+    foot in the air for 200 ms, as a stride needs), a full-scale impact, so the stride
+    machine runs with the largest values it can see."""
     rng = random.Random(period_us)
     out = []
     for i in range(n):
@@ -100,9 +101,9 @@ def _gait_like(n, period_us):
             s = (4000, 1000, -3000, 0, -32768, 0)
         elif ph < 480_000:
             s = (-20000, 15000, 9000, 300, 32767, -200)
-        elif ph < 540_000:
-            s = (-9000, 5000, 3000, 0, 4000, 0)
-        elif ph < 560_000:
+        elif ph < 600_000:  # late swing: the toe-up rotation slows, the accelerometer holds
+            s = (-20000, 15000, 9000, 0, 4000, 0)
+        elif ph < 620_000:
             s = (32767, -32768, 32767, -32768, -32768, 32767) if (i & 1) else (-32768, 32767, -32768, 0, 0, 0)
         else:
             s = (2048 + rng.randint(-300, 300), 0, 0, 0, 0, 0)

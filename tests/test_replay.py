@@ -90,6 +90,17 @@ def test_standing_fidgeting_tapping_make_no_footfalls():
     assert o["false_steps_per_min"] <= 1
 
 
+def test_vigorous_toe_taps_are_not_strides():
+    # 16 two-minute tapping bursts, taps up to 32 deg slapped down in as little as 50 ms:
+    # as much toe-up turn as a shuffling step, but the foot is back down within 150 ms
+    steps = 0
+    for rate in (100, 200, 400, 1000):
+        for seed in (1, 2, 3, 4):
+            rec, _ = simulate.simulate("tap", seed=seed, rate_hz=rate, duration=120, mount="random")
+            steps += len(replay.replay(rec)["steps"])
+    assert steps <= 32  # 1 per minute
+
+
 def test_session_alerts_fire_in_their_episodes():
     o = evaluate.suite_overall("session")
     assert o["f1"] >= 0.99
