@@ -69,7 +69,10 @@ def test_flash_then_check_reports_nothing_to_do(tmp_path, capsys):
         assert cli.main(["flash", "--port", vp.port, "--check"]) == 1
         out = capsys.readouterr().out
         assert "differs: /board.py" in out and "stale:   /gait.py" in out
+        # counted as pod flash counts them (the stamp is not one of the firmware's files)
+        assert re.search(r"^1 of \d+ file\(s\) changed, 1 stale on ", out, re.M), out
         flash(vp)
+        assert re.search(r"^flashing .*, 1 of \d+ file\(s\) changed$", capsys.readouterr().out, re.M)
         assert cli.main(["flash", "--port", vp.port, "--check"]) == 0
 
 

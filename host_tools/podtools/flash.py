@@ -202,8 +202,10 @@ def run(args):
                 if not stamp_ok:
                     print("stamp:   %s is missing or out of date" % stamp_path)
                 if to_copy or stale or not stamp_ok:
-                    print("%d file(s) to update on %s (board %s, %s): run pod flash"
-                          % (len(to_copy) + len(stale) + (not stamp_ok), where, board, fmt))
+                    # worded as pod flash will report it: changed files out of the firmware's
+                    extra = (", %d stale" % len(stale) if stale else "") + ("" if stamp_ok else ", stamp out of date")
+                    print("%d of %d file(s) changed%s on %s (board %s, %s): run pod flash"
+                          % (len(to_copy), len(files), extra, where, board, fmt))
                     return 1
                 print("pod on %s is up to date (firmware %s, board %s, %s)" % (where, old.get("firmware"), board, fmt))
                 return 0
