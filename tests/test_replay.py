@@ -142,6 +142,12 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert "expected a header with ic_us" in capsys.readouterr().err
     assert cli.main(["simulate", "--scenario", "run", "--duration", "0", "--out", str(tmp_path / "s.csv")]) == 1
     assert capsys.readouterr().err == "pod: duration 0 s is out of range (15 to 21600)\n"
+    # an option the scenario would ignore is refused, not silently dropped
+    assert cli.main(["simulate", "--scenario", "walk", "--strike", "forefoot", "--out", str(tmp_path / "s.csv")]) == 1
+    assert capsys.readouterr().err.startswith("pod: --strike does not apply to the walk scenario (walking")
+    assert cli.main(["simulate", "--scenario", "tap", "--cadence", "180", "--out", str(tmp_path / "s.csv")]) == 1
+    assert "--cadence does not apply to the tap scenario" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
 
 
 def test_a_bad_sample_row_is_named_and_a_cut_off_last_line_is_left_out(tmp_path, capsys):

@@ -65,6 +65,11 @@ SCENARIOS = {
 }
 
 STRIKES = ("rearfoot", "midfoot", "forefoot", "mixed")
+# the gait options each scenario takes (standing ones take none; a strike scenario sets its own)
+_GAIT_OPTIONS = {"walk": ("speed", "cadence"), "rearfoot": ("speed", "cadence"), "midfoot": ("speed", "cadence"),
+                 "forefoot": ("speed", "cadence"), "overstride": ("speed", "cadence"),
+                 "run": ("speed", "cadence", "strike"), "cadence_drift": ("speed", "cadence", "strike"),
+                 "stop": ("speed", "cadence", "strike"), "session": ("speed", "cadence", "strike")}
 MOUNTS = ("laces", "heel", "random", "upside-down")
 
 # scenario -> default duration (s) of the whole recording
@@ -771,6 +776,9 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
         raise PodError("unknown simulator option(s): %s" % ", ".join(sorted(unknown)))
     if scenario not in SCENARIOS:
         raise PodError("unknown scenario %r (try: %s)" % (scenario, ", ".join(SCENARIOS)))
+    for name in ("speed", "cadence", "strike"):
+        if options.get(name) is not None and name not in _GAIT_OPTIONS.get(scenario, ()):
+            raise PodError("--%s does not apply to the %s scenario (%s)" % (name, scenario, SCENARIOS[scenario]))
     duration = _duration(scenario, options)
     speed, cadence = options.get("speed"), options.get("cadence")
     strike = options.get("strike")
