@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import serial
 
+from podtools.errors import PodError
 from podtools.podcsv import Recording
 from podtools.vpod import VirtualPod
 from podtools.vpod import pod as vpod_pod
@@ -128,6 +129,33 @@ def test_files_survive_a_restart_of_the_launcher(tmp_path):
     with VirtualPod(flash=image, speed=1) as pod:
         assert mpr(pod, "fs", "cat", "kept.txt") == "still here"
         assert [e["fs"] for e in boots(pod) if not e["soft"]] == ["mounted"]
+
+
+def test_one_pod_per_flash_image(tmp_path):
+    image = tmp_path / "pod.img"
+    with VirtualPod(flash=image, speed=1):
+        second = VirtualPod(flash=image, speed=1)
+        with pytest.raises(PodError, match="is in use by another virtual pod"):
+            second.start()
+        assert not second.workdir.exists()  # nothing left behind by the refused one
+    with VirtualPod(flash=image, speed=1):  # free again once the first powered off
+        pass
+
+
+def test_pod_vpod_killed_powers_off_and_cleans_up(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    pod = Path(sys.executable).with_name("pod")
+    proc = subprocess.Popen([str(pod), "vpod", "--flash", str(tmp_path / "pod.img"), "--trace",
+                             str(tmp_path / "trace.jsonl")], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().startswith("virtual pod on /dev/pts/")
+        assert [p.name for p in tmp_path.glob("vpod-*")]  # its working folder
+        proc.terminate()
+        assert proc.wait(20) == 0
+        assert "virtual pod powered off" in proc.stdout.read()
+    finally:
+        proc.kill()
+    assert not list(tmp_path.glob("vpod-*"))
 
 
 def test_imu_fifo_fills_from_the_recording_at_the_configured_rate():

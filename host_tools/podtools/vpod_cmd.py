@@ -7,6 +7,7 @@ Prints the pseudo-terminal to connect to (``mpremote connect /dev/pts/N ls``, or
 between runs; the trace (buzzer, resets, files written, heap) goes to ``--trace``.
 """
 
+import signal
 import time
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def run(args):
     pod = VirtualPod(flash=Path(args.flash), recording=rec, speed=speed, trace=Path(args.trace),
                      board=args.board, battery=battery)
     pod.start()
+    # kill (SIGTERM) powers off as Ctrl-C does, so the pod's temporary folder goes too
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         print("virtual pod on %s (mpremote connect %s ls)" % (pod.port, pod.port), flush=True)
         print("flash %s, trace %s, speed %s; Ctrl-C to power off" % (args.flash, args.trace, args.speed), flush=True)

@@ -20,6 +20,7 @@ i2c_unstuck, wdt_start, wdt, lightsleep, rtc_set, freq, heap (free, alloc), file
 (path, mode), file_remove, file_rename, crash (written by the launcher).
 """
 
+import fcntl
 import json
 import os
 import select
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
+from ..errors import PodError
 
 MP_DIR = Path(__file__).resolve().parent / "mp"
 FLASH_BYTES = 2 * 1024 * 1024  # the ESP32's default vfs partition on a 4 MB module
@@ -139,11 +141,21 @@ class VirtualPod:
         self._thread = None
         self._lock = threading.Lock()
         self._ctrl_c = None  # a Ctrl-C to deliver: the monotonic time after which it goes anyway
+        self._flash_lock = None
         self.port = None
 
     # ---- life cycle ----
 
     def start(self):
+        # One pod per flash image: two would each mount it and corrupt the other's writes.
+        self._flash_lock = open(self.flash, "rb")
+        try:
+            fcntl.flock(self._flash_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._flash_lock.close()
+            self._flash_lock = None
+            self._tmp.cleanup()
+            raise PodError("the flash image %s is in use by another virtual pod" % self.flash) from None
         master, slave = os.openpty()
         tty.setraw(slave)
         self.port = os.ttyname(slave)
@@ -173,6 +185,9 @@ class VirtualPod:
         if self._master is not None:
             os.close(self._master)
             self._master = None
+        if self._flash_lock is not None:
+            self._flash_lock.close()  # releases the lock
+            self._flash_lock = None
         self._tmp.cleanup()
 
     @property
