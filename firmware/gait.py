@@ -36,8 +36,9 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
 * A swing counts as a stride only if the foot really swung (peak toe-up rate and pitch
-  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls. Activity: duty factor contact/stride
-  (running has a flight phase) separates running from walking; no strides means idle.
+  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls.
+  Activity: duty factor contact/stride (running has a flight phase) separates running
+  from walking; no strides means idle.
 """
 
 from array import array
