@@ -232,7 +232,7 @@ class Buzzer:
     def sounding(self):
         """Busy, or a click sounds or waits in the RMT: light sleep would stop the LEDC and
         RMT clocks under it."""
-        return self._pat is not None or self._qn > 0 or self._click_on or self._armed
+        return self.busy or self._click_on or self._armed
 
     def stop(self):
         """Silence now and forget the queue (the metronome keeps running if attached)."""
