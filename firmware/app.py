@@ -55,9 +55,9 @@ code ``EV_ERROR`` and signalled; the loop goes on. The watchdog (created late, s
 ``_SERVICE_MS``) is the last resort.
 
 Power. The CPU runs at ``cpu_hz`` (80 MHz: the pipeline needs a few % of it at 200 Hz).
-Between reads the loop light-sleeps when the next deadline is at least 20 ms away and
-no tone sounds and no click waits in the RMT (LEDC and RMT stop in light sleep). With no session and no footfall for
-``_DEEP_IDLE_MS`` the IMU is put into its motion-interrupt cycle mode and the ESP32 into
+Between reads the loop light-sleeps when the next deadline is at least 20 ms away, no
+tone sounds and no click waits in the RMT (LEDC and RMT stop in light sleep). With no
+session and no footfall for ``_DEEP_IDLE_MS`` the IMU is put into its motion-interrupt cycle mode and the ESP32 into
 deep sleep with the IMU's INT pin as the wake-up (a reset: main.py runs again). For the
 first ``_SERVICE_MS`` after a power-on or reset (not a deep-sleep wake) the pod neither
 sleeps nor starts the watchdog, so ``mpremote`` can always interrupt it after a reset.

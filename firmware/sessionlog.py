@@ -18,10 +18,11 @@ one record is written and flushed once per call, a few tens of bytes every 10 s)
 Every method returns True when the record is on flash, False if writing failed (flash
 full or an I/O error) twice: a failed write is tried once more, first calling
 ``w.make_room()`` (if set) when the flash was full. After a failure the writer is closed
-(``w.failed`` holds the errno) and the caller stops recording and signals it. The constructor writes the HEADER at once
-(check ``w.failed``) and raises OSError only if the file cannot be created at all. A power cut loses at most the record being
-written: every record is written with one ``write`` and flushed (on littlefs ``flush``
-commits the file), and a torn record at the end of a file is detected by its CRC.
+(``w.failed`` holds the errno) and the caller stops recording and signals it. The
+constructor writes the HEADER at once (check ``w.failed``) and raises OSError only if the
+file cannot be created at all. A power cut loses at most the record being written: every
+record is written with one ``write`` and flushed (on littlefs ``flush`` commits the
+file), and a torn record at the end of a file is detected by its CRC.
 
 Reading: ``read_session(path)`` / ``parse_records(data)`` build a dict per record (the
 laptop; an hour is 360 intervals, too many dicts for the pod's heap); on the pod
