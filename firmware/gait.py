@@ -84,6 +84,7 @@ _BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing i
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
 _ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not accelerating
+_ACC_HARD_SQ = const(589824)  # |a| above 3 g: the foot is braking hard, still in the air
 
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
@@ -232,6 +233,8 @@ class GaitEngine:
         self._zc_ang = 0
         self._zc_ok = False
         self._zc_arm = False
+        self._zc_n = 0
+        self._zc_hard = 0
         self._resting = False
         self._rest_t = 0
         self._rax = 0  # the accelerometer when the rest began
@@ -738,6 +741,16 @@ class GaitEngine:
             self._zc_t = now
             self._zc_ang = ang
             self._zc_ok = True
+            self._zc_n = 0
+            self._zc_hard = 0
+        if self._zc_ok:
+            # Since the reversal: how many samples braked harder than 3 g (see _heel_first).
+            x = ax >> 3
+            y = ay >> 3
+            z = az >> 3
+            self._zc_n += 1
+            if x * x + y * y + z * z > _ACC_HARD_SQ:
+                self._zc_hard += 1
         # Impact: the accelerometer jumps, or the pitch rate does (the ground stops the
         # foot and it pivots about the contact: soft forefoot landings ring too little to
         # see in the accelerometer at 100 Hz, but never fail to turn the foot).
@@ -802,11 +815,16 @@ class GaitEngine:
 
         Within 40 ms: yes. Walking, the forefoot may slap down up to 150 ms after the heel
         touched: then only if the foot was toe-up at the reversal (against the last
-        foot-flat, with the drift observer keeping that reference level)."""
+        foot-flat, with the drift observer keeping that reference level), and has not been
+        braking hard since. Once the heel is down the foot only rolls over it (real walks:
+        |a| mostly under 2.3 g); a flat-footed walker's foot that turned back in the air is
+        still shedding its swing speed, above 3 g most of the time."""
         since = ticks_diff(now, self._zc_t)
         if since <= _ZC_WINDOW:
             return True
         if since > _ZC_WALK or self.activity == RUN or not self._prev_ms_ok:
+            return False
+        if self._zc_hard << 1 > self._zc_n:
             return False
         return self._zc_ang - self._prev_ms_ang > _HEEL_UP
 
