@@ -195,18 +195,18 @@ def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):
         assert "not valid" in out and "target_spm               180" in out
 
 
+CAPTURE = device.POD_PATHS["CAPTURE_PATH"]  # where the app writes its capture
 CAPTURE_MAIN = """
-import podconfig, rawcapture, sessionlog
+import podconfig, rawcapture
 cfg, _ = podconfig.load('/config.json')
 if cfg['raw_capture_s']:
-    sessionlog.ensure_dir('/sessions')
-    cap = rawcapture.RawCapture('/sessions/S000042-0001.raw', 5000, cfg['raw_capture_s'], clock=lambda: 0)
+    cap = rawcapture.RawCapture(%r, 5000, cfg['raw_capture_s'], clock=lambda: 0)
     n = 0
     while cap.active:
-        cap.add_sample((n, 0, 2048, 0, n % 100, 0), n * 5000)
+        cap.add_sample((n, 0, 2048, 0, n %% 100, 0), n * 5000)
         n += 1
     print('captured', n)
-"""
+""" % CAPTURE
 
 
 def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
@@ -230,10 +230,40 @@ def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
         rec = podcsv.read(out)
         assert len(rec) == 400 and rec.rate_hz == pytest.approx(200)
         with device.connect(vp.port) as pod:
-            assert [n for n, _, _ in pod.listdir("/sessions") if n.endswith(".raw")] == []
+            assert not pod.exists(CAPTURE)
             assert json.loads(pod.read_file("/config.json"))["raw_capture_s"] == 0  # disarmed
         assert cli.main(["capture", "--download", "--out", str(out), "--port", vp.port]) == 1
         assert "no raw capture on the pod" in capsys.readouterr().err
+        # a capture not downloaded yet is not replaced by arming another
+        with device.connect(vp.port) as pod:
+            pod.write_file(CAPTURE, b"kept")
+        assert cli.main(["capture", "--seconds", "5", "--out", str(out), "--port", vp.port]) == 1
+        assert "holds a capture not downloaded yet" in capsys.readouterr().err
+        with device.connect(vp.port) as pod:
+            assert pod.read_file(CAPTURE) == b"kept"
+            assert json.loads(pod.read_file("/config.json"))["raw_capture_s"] == 0
+
+
+def test_capture_by_the_app_itself_downloads_slow_pod(tmp_path, capsys):
+    # the real main loop: armed, a run played to the IMU, the session's first 3 s captured
+    from podtools import podcsv, simulate
+
+    image, out = tmp_path / "pod.img", tmp_path / "cap.csv"
+    with VirtualPod(flash=image, speed=1) as vp:
+        flash(vp)
+        assert cli.main(["config", "set", "raw_capture_s", "3", "--port", vp.port]) == 0
+    rec, _ = simulate.simulate("run", seed=5, rate_hz=200, duration=40)
+    with VirtualPod(flash=image, recording=rec, speed="max") as vp:
+        vp.wait_for(lambda ev: any(e.get("ev") == "reset" and e.get("kind") == "deepsleep" for e in ev), timeout=120)
+    capsys.readouterr()
+    with VirtualPod(flash=image, speed=1) as vp:
+        assert cli.main(["capture", "--download", "--out", str(out), "--port", vp.port]) == 0
+        with device.connect(vp.port) as pod:
+            assert not pod.exists(CAPTURE)
+            assert json.loads(pod.read_file("/config.json"))["raw_capture_s"] == 0
+    cap = podcsv.read(out)
+    assert cap.duration_s == pytest.approx(3, abs=0.1)
+    assert cap.rate_hz == pytest.approx(200)
 
 
 def test_user_errors_are_one_line(tmp_path, capsys, monkeypatch):

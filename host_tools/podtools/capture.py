@@ -4,14 +4,15 @@
     pod capture --download --out REC.csv [--port P]
 
 The firmware (firmware/app.py) captures ``raw_capture_s`` seconds of raw FIFO bytes at
-the start of every session into ``<sessions>/<id>.raw``. So this command arms the capture
-(sets ``raw_capture_s`` = N in the pod's config, validated by podconfig, written
-atomically), lets the pod restart its main loop and waits ``--wait`` seconds (default
-N + 60) while the runner runs: connecting during the capture would interrupt it. It then
-downloads the newest new ``.raw`` file (resumable chunks, checked by SHA-256 on the pod),
-converts it with podtools.rawconv, removes it from the pod and disarms (``raw_capture_s``
-= 0). If the pod has not captured yet (no run started), the capture stays armed and
-``pod capture --download --out REC.csv`` fetches it later.
+the start of every session into its ``CAPTURE_PATH``, replacing the previous capture. So
+this command arms the capture (sets ``raw_capture_s`` = N in the pod's config, validated by
+podconfig, written atomically), lets the pod restart its main loop and waits ``--wait``
+seconds (default N + 60) while the runner runs: connecting during the capture would
+interrupt it. It then downloads the capture (resumable chunks, checked by SHA-256 on the
+pod), converts it with podtools.rawconv, removes it from the pod and disarms
+(``raw_capture_s`` = 0). If the pod has not captured yet (no run started), the capture
+stays armed and ``pod capture --download --out REC.csv`` fetches it later. A capture not
+downloaded yet is never replaced from here: arming again asks for the download first.
 """
 
 import hashlib
@@ -32,9 +33,10 @@ def add_arguments(p):
     p.add_argument("--port", help="serial port of the pod (default: $POD_PORT or the one USB pod)")
 
 
-def raw_files(pod):
-    sdir = pod.paths["SESSION_DIR"]
-    return {sdir + "/" + n: size for n, size, is_dir in pod.listdir(sdir) if not is_dir and n.endswith(".raw")}
+def capture_size(pod):
+    """Bytes in the raw capture the pod holds, or None if it holds none."""
+    st = pod.stat(pod.paths["CAPTURE_PATH"])
+    return None if st is None or st[1] else st[0]
 
 
 def set_capture(pod, seconds):
@@ -46,13 +48,13 @@ def set_capture(pod, seconds):
         pod.write_file_atomic(pod.paths["CONFIG_PATH"], podconfig.dumps(new).encode())
 
 
-def download(pod, before, out):
-    """Fetch the newest .raw not in ``before``, convert it to ``out``; False if there is none."""
-    new = {p: s for p, s in raw_files(pod).items() if p not in before}
-    if not new:
+def download(pod, out):
+    """Fetch the pod's raw capture, convert it to ``out``; False if there is none."""
+    size = capture_size(pod)
+    if size is None:
         return False
-    path = max(new)  # session ids grow with the pod's counter
-    data = pod.read_file(path, size=new[path])
+    path = pod.paths["CAPTURE_PATH"]
+    data = pod.read_file(path, size=size)
     if pod.sha256(path) != hashlib.sha256(data).hexdigest():
         raise PodError("the capture %s changed while it was read: run pod capture --download again" % path)
     with tempfile.TemporaryDirectory(prefix="podcap-") as tmp:
@@ -74,7 +76,7 @@ def run(args):
     out = Path(args.out)
     if args.download:
         with device.connect(args.port) as pod:
-            if not download(pod, set(), out):
+            if not download(pod, out):
                 armed = config_cmd.read_config(pod)[0].get("raw_capture_s", 0)
                 if armed:
                     raise PodError("no capture yet: the pod is armed for %d s and records them when the next "
@@ -90,14 +92,16 @@ def run(args):
     if args.seconds == 0:
         raise PodError("--seconds must be at least 1")
     with device.connect(args.port) as pod:
-        before = set(raw_files(pod))
+        if capture_size(pod) is not None:
+            raise PodError("the pod holds a capture not downloaded yet, which the next one would replace: "
+                           "pod capture --download --out REC.csv first")
         set_capture(pod, args.seconds)
     wait = args.wait if args.wait is not None else args.seconds + 60
     print("capture armed: start running; the pod records %d s of raw IMU when the session starts. "
           "Waiting %.0f s ..." % (args.seconds, wait), flush=True)
     time.sleep(wait)
     with device.connect(args.port) as pod:
-        if not download(pod, before, out):
+        if not download(pod, out):
             raise PodError("no capture yet (did a session start?); it stays armed: after the run, "
                            "pod capture --download --out %s" % out)
     return 0
