@@ -142,6 +142,27 @@ def test_one_pod_per_flash_image(tmp_path):
         pass
 
 
+def test_pod_vpod_refuses_what_it_would_destroy_or_cannot_use(tmp_path, capsys, monkeypatch):
+    from podtools import cli
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run.csv"  # a mistyped --flash: the pod would format it
+    run.write_bytes(b"# pod-imu 1\n" + b"1,2,3\n" * 1000)
+    kept = run.read_bytes()
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("# pod-imu 1\n# rate_hz=200\nt_us,ax,ay,az,gx,gy,gz\n")
+    for argv, said in ((["--flash", str(run)], "is not a virtual pod's flash image"),
+                       (["--board", "nope"], "unknown board 'nope' (known: esp32_devkitc, lolin_d32)"),
+                       (["--battery", "150"], "--battery is a charge in percent, 0 to 100"),
+                       (["--recording", str(header_only)], "the recording has no samples"),
+                       (["--trace", str(tmp_path / "no" / "t.jsonl")], "No such file or directory")):
+        assert cli.main(["vpod", *argv]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("pod: ") and said in err and err.count("\n") == 1, err
+    assert run.read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv", "run.csv"]  # nothing made
+
+
 def test_pod_vpod_killed_powers_off_and_cleans_up(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     pod = Path(sys.executable).with_name("pod")

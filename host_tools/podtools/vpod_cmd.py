@@ -57,6 +57,8 @@ def run(args):
     from .vpod import VirtualPod
 
     speed = _speed(args.speed)
+    if args.battery is not None and not 0 <= args.battery <= 100:
+        raise PodError("--battery is a charge in percent, 0 to 100 (got %g)" % args.battery)
     rec = _recording(args)
     battery = {"soc": args.battery} if args.battery is not None else None
     pod = VirtualPod(flash=Path(args.flash), recording=rec, speed=speed, trace=Path(args.trace),

@@ -76,6 +76,9 @@ def write_imu_bin(rec, path):
 def board_settings(name):
     """The simulator's wiring from board_configs/NAME.py (pins, IMU address, battery divider)."""
     path = paths.BOARD_DIR / ("%s.py" % name.replace("-", "_"))
+    if not path.is_file():
+        known = sorted(p.stem for p in paths.BOARD_DIR.glob("*.py") if not p.name.startswith("_"))
+        raise PodError("unknown board %r (known: %s)" % (name, ", ".join(known)))
     values = {}
     exec(compile(path.read_text(), str(path), "exec"), values)
     return {key: values[k] for k, key in _KNOWN_BOARD_KEYS.items() if values.get(k) is not None}
@@ -85,6 +88,20 @@ def new_flash(path, size=FLASH_BYTES):
     """A blank (erased, all 0xFF) flash image; the pod formats it at its first boot."""
     with open(path, "wb") as f:
         f.write(b"\xff" * size)
+
+
+def check_flash(path, size=FLASH_BYTES):
+    """Refuse a file that is not a flash image (the pod would format it, losing what it held)."""
+    if not path.is_file():
+        raise PodError("%s is not a flash image (not a file)" % path)
+    with open(path, "rb") as f:
+        head = f.read(2 * BLOCK_SIZE)
+        f.seek(0, 2)
+        n = f.tell()
+    blank = head[:BLOCK_SIZE] == b"\xff" * BLOCK_SIZE
+    if n != size or not (blank or b"littlefs" in head):
+        raise PodError("%s is not a virtual pod's flash image (a %d-byte littlefs image); it is left as it is: "
+                       "give --flash a new file name" % (path, size))
 
 
 class VirtualPod:
@@ -105,6 +122,14 @@ class VirtualPod:
     def __init__(self, flash=None, recording=None, speed=1.0, trace=None, board="lolin_d32",
                  heap="2M", power_cuts=(), i2c_faults=(), battery=None, brownout_at_us=None,
                  uid=0x123456, max_boots=None, clock=None):
+        # what the caller got wrong is said before anything is made
+        board_cfg = board_settings(board) if board else {}
+        if recording is not None and len(recording) == 0:
+            raise PodError("the recording has no samples for the IMU to play")
+        if flash and Path(flash).exists():
+            check_flash(Path(flash))
+        if trace:
+            Path(trace).write_text("")  # a trace the pod could not write
         self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash).resolve() if flash else self.workdir / "flash.img"
@@ -127,7 +152,7 @@ class VirtualPod:
             self.base_cfg["brownout_at_us"] = brownout_at_us
         if clock is not None:
             self.base_cfg["clock_unix_us"] = int(clock * 1e6)
-        self.base_cfg.update(board_settings(board) if board else {})
+        self.base_cfg.update(board_cfg)
         if recording is not None:
             imu = self.workdir / "imu.bin"
             write_imu_bin(recording, imu)
