@@ -10,6 +10,7 @@ import csv
 import io
 import re
 import sqlite3
+from pathlib import Path
 
 import podconfig
 import pytest
@@ -112,6 +113,34 @@ def test_locked_database_is_a_one_line_error(tmp_path, db, capsys):
         assert re.match(r"pod: the session database .* is locked", capsys.readouterr().err)
     finally:
         other.execute("ROLLBACK")
+
+
+def test_a_database_that_is_not_ours_is_left_alone(tmp_path, db, capsys):
+    other = tmp_path / "other.sqlite"
+    con = sqlite3.connect(str(other))
+    con.execute("CREATE TABLE foo (x)")
+    con.commit()
+    con.close()
+    assert cli.main(["sessions", "--db", str(other)]) == 1
+    assert capsys.readouterr().err == ("pod: %s is a database of something else, not pod sessions; it is left as "
+                                       "it is: give --db another file\n" % other)
+    con = sqlite3.connect(str(other))
+    assert con.execute("SELECT name FROM sqlite_master").fetchall() == [("foo",)]
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 0
+    con.close()
+    # ours, with a damaged page: one line, not a traceback
+    store.import_session(db, make_session(tmp_path, 1, minutes=30).read_bytes())
+    db.close()
+    data = bytearray(Path(db.path).read_bytes())
+    data[4096:] = b"\x07" * (len(data) - 4096)  # every page after the schema
+    Path(db.path).write_bytes(bytes(data))
+    assert cli.main(["sessions", "--db", db.path]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pod: ") and err.count("\n") == 1, err
+    # a folder for the database that cannot be made
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(PodError, match="cannot create the folder for the session database"):
+        store.open_db(tmp_path / "afile" / "s.sqlite")
 
 
 def test_sessions_table_and_unknown_session(tmp_path, db, capsys):

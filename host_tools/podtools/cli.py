@@ -1,10 +1,13 @@
 """``pod``: the laptop's one command. Subcommands live in a table, each in its own module.
 
 A user's situation (bad file, no pod, unknown session) raises PodError, printed as
-``pod: message`` with exit status 1; anything else is a bug and keeps its traceback.
+``pod: message`` with exit status 1. So are the operating system's refusals (a folder where
+a file belongs, a read-only disk: OSError names the path) and a damaged session database.
+Anything else is a bug and keeps its traceback.
 """
 import argparse
 import importlib
+import sqlite3
 import sys
 
 from .errors import PodError
@@ -50,6 +53,13 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file or folder the user named cannot be made, read or written
+        print("pod: %s" % (("%s: %s" % (e.filename, e.strerror)) if e.filename and e.strerror else e),
+              file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as e:  # a damaged session database (open_db vets the rest)
+        print("pod: the session database cannot be read (%s)" % e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -119,13 +119,19 @@ def open_db(path=None, create=True):
     path = Path(path) if path else default_db_path()
     if not create and not path.exists():
         raise PodError("no session database at %s yet: run pod sync first" % path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PodError("cannot create the folder for the session database %s (%s)" % (path, e.strerror)) from None
     try:
         db = sqlite3.connect(str(path), timeout=2.0, isolation_level=None, factory=_Db)  # explicit transactions
         db.path = str(path)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA foreign_keys = ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise PodError("%s is a database of something else, not pod sessions; it is left as it is: "
+                           "give --db another file" % path)
         if version > SCHEMA_VERSION:
             raise PodError("the session database %s was written by newer podtools (schema %d > %d): update podtools"
                            % (path, version, SCHEMA_VERSION))
