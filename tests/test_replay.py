@@ -159,7 +159,35 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("pod: --strike does not apply to the walk scenario (walking")
     assert cli.main(["simulate", "--scenario", "tap", "--cadence", "180", "--out", str(tmp_path / "s.csv")]) == 1
     assert "--cadence does not apply to the tap scenario" in capsys.readouterr().err
+    assert cli.main(["simulate", "--scenario", "walk", "--seed", "-1", "--out", str(tmp_path / "s.csv")]) == 1
+    assert capsys.readouterr().err == "pod: the seed must be a whole number from 0 (got -1)\n"
     assert not (tmp_path / "s.csv").exists()
+    # a folder where a file belongs: the operating system's reason, on one line
+    assert cli.main(["replay", str(DATA / "gaitmap_walk_left.csv"), "--config", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "pod: %s: Is a directory\n" % tmp_path
+    assert cli.main(["demo", "--minutes", "0", "--out", str(tmp_path / "demo")]) == 1
+    assert capsys.readouterr().err == "pod: --minutes: a session of 2 to 360 minutes (got 0)\n"
+    assert not (tmp_path / "demo").exists()  # checked before any pod is started
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "1_000", "0x10"])
+def test_a_sample_that_is_not_a_plain_int64_is_named(tmp_path, capsys, value):
+    rec = tmp_path / "r.csv"
+    rec.write_text("# pod-imu 1\n# rate_hz=200\nt_us,ax,ay,az,gx,gy,gz\n0,1,2,3,4,5,6\n%s,1,2,3,4,5,6\n" % value)
+    assert cli.main(["replay", str(rec)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pod: %s: line 5: expected 7 integers" % rec) and err.count("\n") == 1, err
+
+
+def test_ground_truth_rows_out_of_order_are_sorted(tmp_path):
+    rec = tmp_path / "walk.csv"
+    rec.write_bytes((DATA / "gaitmap_walk_right.csv").read_bytes())
+    lines = (DATA / "gaitmap_walk_right.events.csv").read_text().splitlines()
+    (tmp_path / "walk.events.csv").write_text("\n".join([lines[0]] + lines[:0:-1]) + "\n")
+    events = podcsv.read_events(tmp_path / "walk.events.csv")
+    assert [e["ic_us"] for e in events] == sorted(e["ic_us"] for e in events)
+    s = evaluate.evaluate_one(podcsv.read(rec), events, evaluate.pod_config())
+    assert s["f1"] >= 0.99
 
 
 def test_a_bad_sample_row_is_named_and_a_cut_off_last_line_is_left_out(tmp_path, capsys):

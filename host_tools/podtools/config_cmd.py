@@ -88,7 +88,8 @@ def run(args):
         except ValueError as e:
             raise PodError(str(e)) from None
         if new == cfg and not problem:
-            print("%s is already %s" % (args.key, args.value))
+            v = cfg[args.key]
+            print("%s is already %s" % (args.key, ("true" if v else "false") if isinstance(v, bool) else v))
             return 0
         pod.write_file_atomic(pod.paths["CONFIG_PATH"], podconfig.dumps(new).encode())
         print(show(new, args.key))

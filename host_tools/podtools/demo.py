@@ -28,6 +28,8 @@ def run(args):
     from . import cli, podcsv, replay, simulate
     from .vpod import VirtualPod
 
+    if not 2 <= args.minutes <= 360:
+        raise PodError("--minutes: a session of 2 to 360 minutes (got %g)" % args.minutes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     image, db, report = out / "pod.img", out / "sessions.sqlite", out / "report.html"

@@ -17,6 +17,7 @@ per-stride truth it knows: ``contact_ms`` (of the stance that starts at ic_us),
 
 import csv
 import io
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,16 +103,12 @@ def _parse_meta(line, path):
     return meta
 
 
+_INT = re.compile(r"\s*[-+]?\d{1,18}\s*$")  # a plain integer that fits numpy's int64
+
+
 def _sample_ok(line):
     parts = line.split(",")
-    if len(parts) != 7:
-        return False
-    try:
-        for p in parts:
-            int(p)
-    except ValueError:
-        return False
-    return True
+    return len(parts) == 7 and all(_INT.match(p) for p in parts)
 
 
 def read(path):
@@ -162,6 +159,8 @@ def read(path):
                 if ln.strip() and not _sample_ok(ln):
                     break
                 n += 1
+            if n > len(lines):
+                raise PodError("%s: sample rows need 7 integers t_us,ax,ay,az,gx,gy,gz" % path) from None
             raise PodError("%s: line %d: expected 7 integers t_us,ax,ay,az,gx,gy,gz, got %r"
                            % (path, n, lines[n - 1][:60])) from None
         if table.shape[1] != 7:
@@ -217,6 +216,8 @@ def read_events(path):
             raise PodError("%s: line %d: %s" % (path, n, e)) from None
         if out[-1].get("ic_us") is None:
             raise PodError("%s: line %d: ic_us is required" % (path, n))
+    # one row per stride, in time order (scoring pairs each detection with the next truth)
+    out.sort(key=lambda e: e["ic_us"])
     return out
 
 

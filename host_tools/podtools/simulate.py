@@ -776,6 +776,8 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
         raise PodError("unknown simulator option(s): %s" % ", ".join(sorted(unknown)))
     if scenario not in SCENARIOS:
         raise PodError("unknown scenario %r (try: %s)" % (scenario, ", ".join(SCENARIOS)))
+    if not 0 <= seed < 2 ** 63:
+        raise PodError("the seed must be a whole number from 0 (got %d)" % seed)
     for name in ("speed", "cadence", "strike"):
         if options.get(name) is not None and name not in _GAIT_OPTIONS.get(scenario, ()):
             raise PodError("--%s does not apply to the %s scenario (%s)" % (name, scenario, SCENARIOS[scenario]))
