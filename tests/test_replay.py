@@ -168,6 +168,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert cli.main(["demo", "--minutes", "0", "--out", str(tmp_path / "demo")]) == 1
     assert capsys.readouterr().err == "pod: --minutes: a session of 2 to 360 minutes (got 0)\n"
     assert not (tmp_path / "demo").exists()  # checked before any pod is started
+    assert cli.main(["flash", "--board", "nope", "--port", str(tmp_path / "no-such-port")]) == 1
+    assert capsys.readouterr().err == "pod: unknown board 'nope' (known: esp32_devkitc, lolin_d32)\n"
 
 
 @pytest.mark.parametrize("value", ["99999999999999999999999", "1_000", "0x10"])

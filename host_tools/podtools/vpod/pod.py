@@ -75,10 +75,7 @@ def write_imu_bin(rec, path):
 
 def board_settings(name):
     """The simulator's wiring from board_configs/NAME.py (pins, IMU address, battery divider)."""
-    path = paths.BOARD_DIR / ("%s.py" % name.replace("-", "_"))
-    if not path.is_file():
-        known = sorted(p.stem for p in paths.BOARD_DIR.glob("*.py") if not p.name.startswith("_"))
-        raise PodError("unknown board %r (known: %s)" % (name, ", ".join(known)))
+    path = paths.board_file(name)
     values = {}
     exec(compile(path.read_text(), str(path), "exec"), values)
     return {key: values[k] for k, key in _KNOWN_BOARD_KEYS.items() if values.get(k) is not None}
@@ -129,7 +126,7 @@ class VirtualPod:
         if flash and Path(flash).exists():
             check_flash(Path(flash))
         if trace:
-            Path(trace).write_text("")  # a trace the pod could not write
+            Path(trace).write_text("")  # the trace starts empty (and a path it cannot take fails here)
         self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash).resolve() if flash else self.workdir / "flash.img"
