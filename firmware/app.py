@@ -57,12 +57,12 @@ code ``EV_ERROR`` and signalled; the loop goes on. The watchdog (created late, s
 Power. The CPU runs at ``cpu_hz`` (80 MHz: the pipeline needs a few % of it at 200 Hz).
 Between reads the loop light-sleeps when the next deadline is at least 20 ms away, no
 tone sounds and no click waits in the RMT (LEDC and RMT stop in light sleep). With no
-session and no footfall for ``_DEEP_IDLE_MS`` the IMU is put into its motion-interrupt cycle mode and the ESP32 into
-deep sleep with the IMU's INT pin as the wake-up (a reset: main.py runs again). For the
-first ``_SERVICE_MS`` after a power-on or reset (not a deep-sleep wake) the pod neither
-sleeps nor starts the watchdog, so ``mpremote`` can always interrupt it after a reset.
-When the laptop interrupts the loop later, the watchdog (which an ESP32 cannot stop) gets
-``_WDT_REPL_MS`` before the REPL takes over.
+session and no footfall for ``_DEEP_IDLE_MS`` the IMU is put into its motion-interrupt
+cycle mode and the ESP32 into deep sleep with the IMU's INT pin as the wake-up (a reset:
+main.py runs again). For the first ``_SERVICE_MS`` after a power-on or reset (not a
+deep-sleep wake) the pod neither sleeps nor starts the watchdog, so ``mpremote`` can
+always interrupt it after a reset. When the laptop interrupts the loop later, the watchdog
+(which an ESP32 cannot stop) gets ``_WDT_REPL_MS`` before the REPL takes over.
 Low battery (``low_battery_mv`` at the cell, three checks in a row): the session is closed
 (reason low_battery), LOW_BATTERY plays and the pod deep-sleeps for an hour without a
 motion wake-up; still low at that wake-up, it sleeps again without a sound.
