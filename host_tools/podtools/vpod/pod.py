@@ -125,15 +125,17 @@ class VirtualPod:
             raise PodError("the recording has no samples for the IMU to play")
         if flash and Path(flash).exists():
             check_flash(Path(flash))
+        trace = Path(trace).resolve() if trace else None
         if trace:
-            Path(trace).write_text("")  # the trace starts empty (and a path it cannot take fails here)
+            trace.write_text("")  # the trace starts empty (and a path it cannot take fails here)
         self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash).resolve() if flash else self.workdir / "flash.img"
         if not self.flash.exists():
             new_flash(self.flash)
-        self.trace_path = Path(trace).resolve() if trace else self.workdir / "trace.jsonl"
-        self.trace_path.write_text("")
+        self.trace_path = trace or self.workdir / "trace.jsonl"
+        if not trace:
+            self.trace_path.write_text("")
         self.speed = speed
         self.heap = heap
         self.power_cuts = list(power_cuts)
