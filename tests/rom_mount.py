@@ -44,6 +44,8 @@ def _find_value():
                     start = base + i + len(VAR)
                     data = data[i + len(VAR):]
                     base = start
+                elif n <= len(VAR):  # the tail cannot hold the name: it is not there
+                    raise OSError("POD_ROM is not in the environment")
                 else:
                     base += n - len(VAR)
                     continue
