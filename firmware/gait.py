@@ -31,7 +31,11 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   the impact until it is no steeper than the swing's own deceleration, but that
   deceleration is smooth and the ground is not), or, for a heel strike, the reversal of
   the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the foot
-  stops rotating toe-up, the forefoot slaps down a little later).
+  stops rotating toe-up, the forefoot slaps down a little later). A landing no impact
+  showed (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is
+  found afterwards: once the braking is over the foot lies flat, then turns 40 deg
+  toe-down in the push-off, which a foot in the air never does. IC is then the heel's
+  reversal if it came with the end of the braking, else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
@@ -237,6 +241,15 @@ class GaitEngine:
         self._zc_hard = 0
         self._resting = False
         self._rest_t = 0
+        self._braked = False  # terminal swing: braked above 3 g
+        self._calm = False  # ... and has not since
+        self._calm_t = 0
+        self._calm_ang = 0
+        self._tf_ok = False  # a foot-flat seen in terminal swing, after the braking ended
+        self._tf_ang = 0
+        self._tf_t = 0
+        self._tf_ic = 0  # the landing it implies
+        self._tf_ic_ang = 0
         self._rax = 0  # the accelerometer when the rest began
         self._ray = 0
         self._raz = 0
@@ -724,6 +737,9 @@ class GaitEngine:
             self._zc_arm = False
             self._resting = False
             self._wj_level = _WJERK_MIN >> 1
+            self._braked = False
+            self._calm = False
+            self._tf_ok = False
         if ticks_diff(self.now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
@@ -743,14 +759,29 @@ class GaitEngine:
             self._zc_ok = True
             self._zc_n = 0
             self._zc_hard = 0
+        x = ax >> 3
+        y = ay >> 3
+        z = az >> 3
+        hard = x * x + y * y + z * z > _ACC_HARD_SQ
         if self._zc_ok:
             # Since the reversal: how many samples braked harder than 3 g (see _heel_first).
-            x = ax >> 3
-            y = ay >> 3
-            z = az >> 3
             self._zc_n += 1
-            if x * x + y * y + z * z > _ACC_HARD_SQ:
+            if hard:
                 self._zc_hard += 1
+        # The end of the swing's braking (a landing the impact detector may not see).
+        if hard:
+            self._braked = True
+            self._calm = False
+        elif self._braked and not self._calm:
+            self._calm = True
+            self._calm_t = now
+            self._calm_ang = ang
+        if self._tf_ok and ang < self._tf_ang - _FLAT_LOCK:
+            # The foot was flat, and now turns 40 deg toe-down: a push-off, so it landed
+            # without an impact seen (at 100 Hz the sensor's filter can hide it in the
+            # swing's own braking, up to 12 g in fast running).
+            self._landed_before(w)
+            return
         # Impact: the accelerometer jumps, or the pitch rate does (the ground stops the
         # foot and it pivots about the contact: soft forefoot landings ring too little to
         # see in the accelerometer at 100 Hz, but never fail to turn the foot).
@@ -785,6 +816,18 @@ class GaitEngine:
         self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
         self._jerk_level = level + ((jerk - level) >> self._lshift)
         self._bend_level = blevel + ((bend - blevel) >> self._lshift)
+        if self._calm and -_E_QUIET < w < _E_QUIET and self._at_rest(ax, ay, az):
+            # Foot-flat after the braking ended: the landing was at the heel's reversal
+            # if that came with the end of the braking, otherwise at the end itself.
+            self._tf_ok = True
+            self._tf_ang = ang
+            self._tf_t = now
+            if self._zc_ok and ticks_diff(self._zc_t, self._calm_t) >= -_ZC_WINDOW:
+                self._tf_ic = self._zc_t
+                self._tf_ic_ang = self._zc_ang
+            else:
+                self._tf_ic = self._calm_t
+                self._tf_ic_ang = self._calm_ang
         if e < _E_QUIET and self._at_rest(ax, ay, az):
             # A soft landing that never rang: the foot has been at rest for a while, gravity
             # steady (|a| alone is not enough: a slow swing can sweep through 1 g).
@@ -808,6 +851,17 @@ class GaitEngine:
             self._resting = False
         if ticks_diff(now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
+
+    @micropython.native
+    def _landed_before(self, w):
+        """The landing the foot-flat in terminal swing implied: a stance, already at foot-flat."""
+        self._contact(self._tf_ic, self._tf_ic_ang)
+        self._ms_ok = True
+        self._ms_ang = self._tf_ang
+        self._ms_t = self._tf_t
+        self._e_min = 0  # this foot-flat stays: the push-off is under way
+        self._push_min = w
+        self._push_t = self.now
 
     @micropython.native
     def _heel_first(self, now):
