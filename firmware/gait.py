@@ -88,7 +88,7 @@ _BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing i
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
 _ACC_QUIET_SQ = const(19661)  # |a|^2 within 30 % of 1 g^2: foot not accelerating
-_ACC_HARD_SQ = const(589824)  # |a| above 3 g: the foot is braking hard, still in the air
+_ACC_HARD_SQ = const(409600)  # |a| above 2.5 g: the foot is braking hard, still in the air
 
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
@@ -241,7 +241,7 @@ class GaitEngine:
         self._zc_hard = 0
         self._resting = False
         self._rest_t = 0
-        self._braked = False  # terminal swing: braked above 3 g
+        self._braked = False  # terminal swing: braked above 2.5 g
         self._calm = False  # ... and has not since
         self._calm_t = 0
         self._calm_ang = 0
@@ -764,7 +764,7 @@ class GaitEngine:
         z = az >> 3
         hard = x * x + y * y + z * z > _ACC_HARD_SQ
         if self._zc_ok:
-            # Since the reversal: how many samples braked harder than 3 g (see _heel_first).
+            # Since the reversal: how many samples braked harder than 2.5 g (_heel_first).
             self._zc_n += 1
             if hard:
                 self._zc_hard += 1
@@ -871,8 +871,9 @@ class GaitEngine:
         touched: then only if the foot was toe-up at the reversal (against the last
         foot-flat, with the drift observer keeping that reference level), and has not been
         braking hard since. Once the heel is down the foot only rolls over it (real walks:
-        |a| mostly under 2.3 g); a flat-footed walker's foot that turned back in the air is
-        still shedding its swing speed, above 3 g most of the time."""
+        |a| mostly under 2.3 g, above 2.5 g at most 35 % of the time); a flat-footed
+        walker's foot that turned back in the air is still shedding its swing speed, above
+        2.5 g most of the time."""
         since = ticks_diff(now, self._zc_t)
         if since <= _ZC_WINDOW:
             return True
