@@ -64,6 +64,11 @@ FOREFOOT = const(2)
 STRIKE_NONE = const(-1)
 NO_VALUE = const(-32768)  # an unknown strike angle or contact time
 
+# Terminal swing: the braking (_brake) and an unset angle limit.
+_BRAKING = const(1)
+_CALM = const(2)
+_NO_LIM = const(-0x3FFFFFFF)
+
 # States of the stride machine.
 _S_IDLE = const(0)  # no stride under way (standing, or orientation not learned yet)
 _S_STANCE = const(1)  # after IC: looking for foot-flat, then the push-off and toe-off
@@ -241,14 +246,15 @@ class GaitEngine:
         self._zc_hard = 0
         self._resting = False
         self._rest_t = 0
-        self._braked = False  # terminal swing: braked above 2.5 g
-        self._calm = False  # ... and has not since
+        self._brake = 0  # terminal swing: _BRAKING above 2.5 g, then _CALM once below
         self._calm_t = 0
         self._calm_ang = 0
-        self._tf_ok = False  # a foot-flat seen in terminal swing, after the braking ended
+        # A foot-flat seen in terminal swing after the braking: 40 deg toe-down from it
+        # (_NO_LIM while none), its angle and time, and the landing it implies.
+        self._tf_lim = _NO_LIM
         self._tf_ang = 0
         self._tf_t = 0
-        self._tf_ic = 0  # the landing it implies
+        self._tf_ic = 0
         self._tf_ic_ang = 0
         self._rax = 0  # the accelerometer when the rest began
         self._ray = 0
@@ -737,9 +743,8 @@ class GaitEngine:
             self._zc_arm = False
             self._resting = False
             self._wj_level = _WJERK_MIN >> 1
-            self._braked = False
-            self._calm = False
-            self._tf_ok = False
+            self._brake = 0
+            self._tf_lim = _NO_LIM
         if ticks_diff(self.now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
@@ -762,7 +767,8 @@ class GaitEngine:
         x = ax >> 3
         y = ay >> 3
         z = az >> 3
-        hard = x * x + y * y + z * z > _ACC_HARD_SQ
+        a2 = x * x + y * y + z * z
+        hard = a2 > _ACC_HARD_SQ
         if self._zc_ok:
             # Since the reversal: how many samples braked harder than 2.5 g (_heel_first).
             self._zc_n += 1
@@ -770,13 +776,12 @@ class GaitEngine:
                 self._zc_hard += 1
         # The end of the swing's braking (a landing the impact detector may not see).
         if hard:
-            self._braked = True
-            self._calm = False
-        elif self._braked and not self._calm:
-            self._calm = True
+            self._brake = _BRAKING
+        elif self._brake == _BRAKING:
+            self._brake = _CALM
             self._calm_t = now
             self._calm_ang = ang
-        if self._tf_ok and ang < self._tf_ang - _FLAT_LOCK:
+        if ang < self._tf_lim:
             # The foot was flat, and now turns 40 deg toe-down: a push-off, so it landed
             # without an impact seen (at 100 Hz the sensor's filter can hide it in the
             # swing's own braking, up to 12 g in fast running).
@@ -816,10 +821,12 @@ class GaitEngine:
         self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
         self._jerk_level = level + ((jerk - level) >> self._lshift)
         self._bend_level = blevel + ((bend - blevel) >> self._lshift)
-        if self._calm and -_E_QUIET < w < _E_QUIET and self._at_rest(ax, ay, az):
+        a2 -= _ACC1G_SQ
+        at_rest = -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ  # as _at_rest: near 1 g
+        if at_rest and -_E_QUIET < w < _E_QUIET and self._brake == _CALM:
             # Foot-flat after the braking ended: the landing was at the heel's reversal
             # if that came with the end of the braking, otherwise at the end itself.
-            self._tf_ok = True
+            self._tf_lim = ang - _FLAT_LOCK
             self._tf_ang = ang
             self._tf_t = now
             if self._zc_ok and ticks_diff(self._zc_t, self._calm_t) >= -_ZC_WINDOW:
@@ -828,7 +835,7 @@ class GaitEngine:
             else:
                 self._tf_ic = self._calm_t
                 self._tf_ic_ang = self._calm_ang
-        if e < _E_QUIET and self._at_rest(ax, ay, az):
+        if e < _E_QUIET and at_rest:
             # A soft landing that never rang: the foot has been at rest for a while, gravity
             # steady (|a| alone is not enough: a slow swing can sweep through 1 g).
             dx = ax - self._rax
