@@ -111,12 +111,16 @@ def test_session_alerts_fire_in_their_episodes():
     assert o["alert_recall"] == 1.0
 
 
+def _score(folder, name):
+    """pod evaluate's scores for one recording and its ground truth (NAME.events.csv)."""
+    rec = podcsv.read(folder / (name + ".csv"))
+    events = podcsv.read_events(folder / (name + ".events.csv"))
+    return evaluate.evaluate_one(rec, events, evaluate.pod_config())
+
+
 def test_real_walks_against_motion_capture():
-    cfg = evaluate.pod_config()
     for name, f1_min in (("gaitmap_walk_right", 0.99), ("gaitmap_walk_left", 0.96)):
-        rec = podcsv.read(DATA / (name + ".csv"))
-        events = podcsv.read_events(DATA / (name + ".events.csv"))
-        s = evaluate.evaluate_one(rec, events, cfg)
+        s = _score(DATA, name)
         assert s["f1"] >= f1_min, (name, s["f1"])
         assert s["ic_median_abs_ms"] <= 20
 
@@ -124,16 +128,12 @@ def test_real_walks_against_motion_capture():
 def test_a_flat_footed_walkers_toe_up_turn_in_the_air_is_not_the_heel():
     # The foot turns back from toe-up, brakes hard for ~70 ms, then lands flat. Taking
     # that turn for a heel strike put IC 50-90 ms early: F1 0.24 (see data/README.md).
-    rec = podcsv.read(FIXTURES / "flatfoot_walk_100hz.csv")
-    events = podcsv.read_events(FIXTURES / "flatfoot_walk_100hz.events.csv")
-    s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
+    s = _score(FIXTURES, "flatfoot_walk_100hz")
     assert s["f1"] >= 0.8, s["f1"]
     assert s["ic_median_abs_ms"] <= 10
     # The same at 204.8 Hz, where the foot brakes at 2.5-3 g after its turn: counted from
     # 3 g, the turn passed for the heel in most steps (F1 0.375).
-    rec = podcsv.read(FIXTURES / "flatfoot_walk_205hz.csv")
-    events = podcsv.read_events(FIXTURES / "flatfoot_walk_205hz.events.csv")
-    s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
+    s = _score(FIXTURES, "flatfoot_walk_205hz")
     assert s["f1"] >= 0.85, s["f1"]
     assert s["ic_median_abs_ms"] <= 10
 
@@ -142,11 +142,9 @@ def test_a_landing_hidden_in_the_swings_braking_is_found_by_the_push_off():
     # At 100 Hz the swing brakes at up to 12.7 g and the heel's landing reads 3-5 g: no
     # impact stands out. Once flat the foot turns 40 deg toe-down, so it had landed, at the
     # heel's reversal. Before, two strides were found only at toe-off: F1 0.959.
-    rec = podcsv.read(FIXTURES / "fastrun_100hz.csv")
-    events = podcsv.read_events(FIXTURES / "fastrun_100hz.events.csv")
-    s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
+    s = _score(FIXTURES, "fastrun_100hz")
     assert s["f1"] >= 0.975, s["f1"]
-    steps = replay.replay(rec, "cpython")["steps"]
+    steps = replay.replay(podcsv.read(FIXTURES / "fastrun_100hz.csv"), "cpython")["steps"]
     near = min(steps, key=lambda st: abs(st["ic_us"] - 15_388_624))
     assert abs(near["ic_us"] - 15_388_624) <= 10_000 and near["strike"] == "rearfoot"
     assert abs(near["contact_ms"] - 239) <= 15
