@@ -523,6 +523,11 @@ class App:
         if self.low_battery:
             self._sleep_low_battery()
             return
+        self.loop(until_ms)
+
+    def loop(self, until_ms=None):
+        """The main loop of ``run``, after ``boot``; with ``until_ms`` it may be called again
+        to go on (tests that hand control back between slices of time)."""
         start = self._ms()
         try:
             while self.running:

@@ -250,8 +250,8 @@ def _header_payload(h):
     flags = 0 if epoch is None else _CLOCK_SET
     fixed = struct.pack(_HEADER_FIXED_FMT, FORMAT_VERSION, flags, _clamp(epoch or 0, 0, 0xFFFFFFFF),
                         h.get("start_ticks_ms", 0) & 0x3FFFFFFF, _clamp(h.get("interval_ms", 10000), 0, 0xFFFF))
-    return (fixed + bytes((len(sid),)) + sid + bytes((len(fw),)) + fw
-            + struct.pack("<H", len(cfg)) + cfg)
+    # one join, not a chain of +: each + would copy the ~700-byte config snapshot again
+    return b"".join((fixed, bytes((len(sid),)), sid, bytes((len(fw),)), fw, struct.pack("<H", len(cfg)), cfg))
 
 
 def encode_record(rtype, payload):
@@ -259,8 +259,8 @@ def encode_record(rtype, payload):
     n = len(payload)
     if n > _MAX_PAYLOAD:
         raise ValueError("payload too long")
-    head = struct.pack("<BBH", MAGIC, rtype, n) + payload
-    return head + struct.pack("<I", crc32(head))
+    frame = struct.pack("<BBH", MAGIC, rtype, n)
+    return b"".join((frame, payload, struct.pack("<I", crc32(payload, crc32(frame)))))
 
 
 # --- decoding (pure; also used by the laptop) ------------------------------------------
