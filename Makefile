@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MPY_OUT := build/mpy
+WASM32 := tests/wasm32
+NODE_STAMP := $(WASM32)/node_modules/.installed
 
 .PHONY: test demo bench lint xcompile test-micropython test-cpython clean
 
@@ -12,6 +14,13 @@ $(STAMP): requirements.lock host_tools/pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e host_tools
 	touch $@
+
+# A 32-bit MicroPython (the official WebAssembly port, pinned in its package-lock.json) for the
+# 64 KB heap test in tests/test_firmware_hour.py. Without Node.js that one test is skipped.
+$(NODE_STAMP): $(WASM32)/package.json $(WASM32)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(WASM32) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the 32-bit heap test will be skipped"; fi
 
 # Every part must pass; pytest runs last so its summary line closes the output.
 test: lint xcompile test-micropython test-cpython
@@ -31,7 +40,7 @@ xcompile: $(STAMP)
 test-micropython: $(STAMP)
 	$(BIN)/micropython -X heapsize=4M tests/mprun.py
 
-test-cpython: $(STAMP)
+test-cpython: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q tests
 
 demo: $(STAMP)
@@ -41,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python -m podtools.bench
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(WASM32)/node_modules

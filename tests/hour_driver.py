@@ -55,15 +55,55 @@ class FileBlockDev:
         return 0
 
 
+class Hour:
+    """The run in pieces: ``boot`` once, then ``advance`` as often as wanted. The 32-bit run
+    (tests/wasm32/hour32.mjs) hands control back to JavaScript between pieces, because that
+    port collects garbage only there; ``main`` below runs it in one go."""
+
+    def __init__(self, stream, root, spm):
+        cfg = {"target_spm": spm, "metronome": "always", "interval_s": 10}
+        self.root = root
+        self.grid = podbench.GridCheck(spm)
+        self.bench = podbench.Bench(podbench.BinSource(stream), root, config=cfg, on_click=self.grid, keep_tones=False)
+        self.bench.battery_mv = 4000
+        self.app = app.App(self.bench.hw)
+
+    def boot(self):
+        self.app.boot()
+
+    def advance(self, ms):
+        """Run ``ms`` more of virtual time; the virtual ms so far, or -1 once the pod has gone
+        to deep sleep (its loop has ended)."""
+        self.app.loop(until_ms=ms)
+        return self.bench.elapsed_us() // 1000 if self.app.running else -1
+
+    def sessions(self):
+        """[[name, records, problem, last record type]] of every session file, by name."""
+        import sessionlog
+
+        out = []
+        for name in sorted(os.listdir(self.root + "/sessions")):
+            if name.endswith(".pod"):
+                n, end, problem, last = sessionlog.scan_session(self.root + "/sessions/" + name)
+                out.append([name, n, problem, last])
+        return out
+
+    def result(self):
+        a, grid = self.app, self.grid
+        return {
+            "samples": a.samples, "virtual_s": self.bench.elapsed_us() // 1000000,
+            "clicks": grid.n, "click_runs": grid.runs, "grid_worst_us": grid.worst, "longest_run": grid.longest,
+            "skipped": a.buz.skipped, "sessions": self.sessions(), "errors": a.errors, "steps": a.engine.steps,
+            "deep_slept": a.deep_slept, "lightsleeps": a.lightsleeps}
+
+
 def main(stream, image, outdir, seconds, spm):
     bdev = FileBlockDev(image)
     os.VfsLfs2.mkfs(bdev)
     os.mount(os.VfsLfs2(bdev), "/flash")
-    cfg = {"target_spm": spm, "metronome": "always", "interval_s": 10}
-    grid = podbench.GridCheck(spm)
-    bench = podbench.Bench(podbench.BinSource(stream), "/flash", config=cfg, on_click=grid)
-    bench.battery_mv = 4000
-    import sessionlog  # imported by the app anyway: code, not run-time data
+    run = Hour(stream, "/flash", spm)
+    bench = run.bench
+    import sessionlog  # noqa: F401 - imported by the app anyway: code, not run-time data
 
     gc.collect()
     heap = gc.mem_alloc() + gc.mem_free()
@@ -81,17 +121,11 @@ def main(stream, image, outdir, seconds, spm):
 
     bench.at(10, watch)
     t0 = time.ticks_ms()
-    a = app.App(bench.hw)
-    a.run(until_ms=seconds * 1000)
+    run.boot()
+    run.advance(seconds * 1000)
     wall = time.ticks_diff(time.ticks_ms(), t0)
-    files = []
-    for name in sorted(os.listdir("/flash/sessions")):
-        if name.endswith(".pod"):
-            files.append(name)
-    verdicts = []
-    for name in files:
-        n, end, problem, last = sessionlog.scan_session("/flash/sessions/" + name)
-        verdicts.append([name, n, problem, last])
+    result = run.result()
+    for name, _, _, _ in result["sessions"]:
         with open("/flash/sessions/" + name, "rb") as src, open(outdir + "/" + name, "wb") as dst:
             while True:
                 chunk = src.read(512)
@@ -101,9 +135,6 @@ def main(stream, image, outdir, seconds, spm):
     os.umount("/flash")
     import json
 
-    print("RESULT " + json.dumps({
-        "wall_ms": wall, "samples": a.samples, "virtual_s": bench.elapsed_us() // 1000000,
-        "clicks": grid.n, "click_runs": grid.runs, "grid_worst_us": grid.worst, "longest_run": grid.longest,
-        "skipped": a.buz.skipped, "sessions": verdicts, "errors": a.errors, "heap_free_start": free0, "code_bytes": code_bytes, "heap": heap,
-        "heap_free_min": low[0], "steps": a.engine.steps, "deep_slept": a.deep_slept,
-        "lightsleeps": a.lightsleeps}))
+    result.update({"wall_ms": wall, "heap_free_start": free0, "code_bytes": code_bytes, "heap": heap,
+                   "heap_free_min": low[0]})
+    print("RESULT " + json.dumps(result))
