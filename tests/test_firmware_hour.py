@@ -9,11 +9,9 @@ unix64: the unix port, ``-X heapsize=64wK`` (64 KB scaled by MicroPython for thi
     port's double-size words), sessions on littlefs (tests/rom_mount.py, tests/hour_driver.py).
     ~20 s.
 wasm32: a real 32-bit MicroPython, the official WebAssembly port under Node.js, with 4-byte
-    words as on the ESP32 (tests/wasm32/hour32.mjs). That port collects garbage only between
-    calls from JavaScript, so the hour is run in 50 ms slices and must fit with all the
-    garbage of a slice: stricter than a pod. In a 64 KB heap it does not quite: the slice
-    that starts the session needs a little more, so the heap is 72 KB; what stays live after
-    each collection must fit 64 KB. ~80 s.
+    words as on the ESP32, in a literal 64 KB heap (tests/wasm32/hour32.mjs). That port
+    collects garbage only between calls from JavaScript, so the hour is run in 50 ms slices
+    and each must fit with all the garbage it made: stricter than a pod. ~80 s.
 
 Both runs are held to the same session file and click checks.
 """
@@ -35,7 +33,7 @@ SPM = 180
 HOUR_S = 3600
 RUN_S = HOUR_S + 130  # the session closes 120 s (auto_stop_idle_s) after the last footfall
 HEAP = "64wK"
-HEAP32 = 72 * 1024
+HEAP32 = 64 * 1024
 WASM32 = ROOT / "tests" / "wasm32"
 MODULES = [p for p in (ROOT / "firmware").glob("*.py") if p.name not in ("main.py", "boot.py")] + [
     ROOT / "tests" / "firmware" / n for n in ("fake_mpu6050.py", "fake_pwm.py", "podbench.py")
@@ -126,11 +124,12 @@ def test_hour_runs_in_a_64k_heap_without_errors(hour):
         assert result["heap"] <= 64 * 1024 * 2  # 64wK on this 64-bit port
         assert result["heap_free_min"] > 16 * 1024  # margin left at the fullest moment
         assert result["wall_ms"] < 120000
-    else:  # 32-bit: the runner fails the run if the heap ever had to grow
-        assert result["word_bytes"] == 4 and result["heap"] <= HEAP32
-        # what stays live after every collection fits a 64 KB heap (63,488 usable bytes) with
-        # room to spare (measured: 59,136 bytes, 40,464 of them after the imports, fakes included)
-        assert result["live_max"] <= 60 * 1024
+    else:  # 32-bit, 64 KB: the runner fails the run if the heap ever had to grow
+        assert result["word_bytes"] == 4 and result["heap"] <= 64 * 1024
+        # margin left at the fullest slice end, live data and its garbage (measured: 3,040 of
+        # the 63,488 usable bytes); what stays live after a collection: 55,104 measured
+        assert result["heap"] - result["peak"] >= 1024
+        assert result["live_max"] <= 56 * 1024
 
 
 def test_hour_session_file_is_valid(hour):
