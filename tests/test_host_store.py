@@ -217,6 +217,25 @@ def test_export_csv_per_interval(tmp_path, db):
     assert rows[0]["cadence_spm"] == "168.0" and rows[0]["t_start_s"] == "0" and rows[1]["t_start_s"] == "10"
 
 
+def test_export_refuses_an_out_name_of_the_other_format(tmp_path, db, capsys):
+    store.import_session(db, make_session(tmp_path, 7, minutes=1).read_bytes())
+    for fmt, name in (("fit", "s.csv"), ("csv", "s.FIT")):
+        assert cli.main(["export", "S000007", "--format", fmt, "--out", str(tmp_path / name), "--db", db.path]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "but --format is %s" % fmt in err
+        assert not (tmp_path / name).exists()
+
+
+def test_review_names_the_file_in_the_way_of_its_reports_folder(tmp_path, db, capsys):
+    store.import_session(db, make_session(tmp_path, 8, minutes=1).read_bytes())
+    blocker = Path(db.path).parent / "reports"
+    blocker.write_text("not a folder")
+    assert cli.main(["review", "--last", "--db", db.path]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pod: cannot write ") and "(%s: " % blocker in err and err.count("\n") == 1
+    assert blocker.read_text() == "not a folder"  # nothing stored is touched
+
+
 def test_fit_export_decodes_with_cadence_in_strides(tmp_path, db):
     from garmin_fit_sdk import Decoder, Stream
 

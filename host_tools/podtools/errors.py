@@ -9,8 +9,12 @@ class PodError(Exception):
 
 @contextlib.contextmanager
 def writing(path):
-    """An OSError while writing ``path`` becomes ``cannot write PATH (reason)``."""
+    """An OSError while writing ``path`` becomes ``cannot write PATH (reason)``, naming the
+    path the system refused when it is another one (a folder on the way, say)."""
     try:
         yield
     except OSError as e:
-        raise PodError("cannot write %s (%s)" % (path, e.strerror or e)) from None
+        reason = e.strerror or str(e)
+        if e.filename is not None and str(e.filename) != str(path):
+            reason = "%s: %s" % (e.filename, reason)
+        raise PodError("cannot write %s (%s)" % (path, reason)) from None

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import store
-from .errors import writing
+from .errors import PodError, writing
 
 CSV_COLUMNS = ("t_start_s", "dur_s", "steps", "cadence_spm", "cadence_min_spm", "cadence_max_spm", "strikes_rear",
                "strikes_mid", "strikes_fore", "strike_angle_deg", "contact_ms", "overstrides", "target_s", "run_s",
@@ -168,6 +168,9 @@ def run(args):
     s = store.get_session(db, args.session)
     ivs = store.intervals(db, s["id"])
     out = Path(args.out) if args.out else Path("%s.%s" % (s["id"], args.format))
+    other = {"csv": ".fit", "fit": ".csv"}[args.format]
+    if out.suffix.lower() == other:  # most likely a forgotten --format: refuse before writing
+        raise PodError("--out %s ends in %s but --format is %s" % (out, other, args.format))
     if args.format == "fit" and start_ms(s)[1]:
         print("warning: the pod's clock was not set during %s; times are estimated from when it was "
               "synced (%s)" % (s["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(s["imported_utc"]))),
