@@ -57,6 +57,7 @@ function fail(where, e) {
 mp.runPython("import gc, micropython\nmicropython.mem_info()");
 const totalLine = printed.find((l) => l.startsWith("GC: total:"));
 const heapTotal = Number(/total: (\d+)/.exec(totalLine)[1]);
+const wordBytes = mp.pyimport("struct").calcsize("P"); // 4: a 32-bit build
 // Handles are taken once: every attribute read from JavaScript makes a proxy that only
 // JavaScript's own garbage collector (not run in this synchronous loop) would release.
 const gcMod = mp.pyimport("gc");
@@ -129,7 +130,7 @@ for (const [name] of result.sessions) {
   fs.writeFileSync(path.join(outDir, name), mp.FS.readFile("/flash/sessions/" + name));
 }
 Object.assign(result, {
-  heap: heapTotal, word_bytes: 4, peak, peak_where: peakWhere, live_max: liveMax, code_bytes: codeBytes,
+  heap: heapTotal, word_bytes: wordBytes, peak, peak_where: peakWhere, live_max: liveMax, code_bytes: codeBytes,
   wall_ms: wallMs, slice_ms: sliceMs,
 });
 process.stdout.write("RESULT " + JSON.stringify(result) + "\n");
