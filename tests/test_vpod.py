@@ -122,6 +122,19 @@ def test_firmware_without_a_board_file_says_what_to_do_and_stays_at_the_repl():
         assert pod.boots == 2  # the first power-on and the reset: nothing reset again
 
 
+def test_bytes_written_just_before_the_port_closes_still_arrive():
+    # A client that writes and closes at once (as pod tools do with their closing Ctrl-B and
+    # Ctrl-D) reaches the pod as over a UART: the relay used to drop input that came with
+    # the hang-up, and a busy machine then left the pod in the raw REPL.
+    with VirtualPod(speed=1) as pod:
+        mpr(pod, "exec", "print(1)")  # booted, at the friendly REPL
+        for k in range(3):
+            with serial.Serial(pod.port, 115200) as s:
+                s.write(b"print(%d * 1111)\r" % (k + 1))
+                s.flush()
+            pod.wait_output("\r\n%d\n" % ((k + 1) * 1111), timeout=10)  # the answer, not the echo
+
+
 def test_files_survive_a_restart_of_the_launcher(tmp_path):
     image = tmp_path / "pod.img"
     with VirtualPod(flash=image, speed=1) as pod:

@@ -254,14 +254,17 @@ class VirtualPod:
             hup = False
             for fd, ev in poller.poll(20):
                 if fd == m:
-                    if ev & select.POLLHUP:
-                        hup = True
-                    elif ev & select.POLLIN:
+                    # What a client wrote just before closing the port still arrives (as on a
+                    # UART): read it even when the hang-up is reported with it. (Dropping it
+                    # left a pod in the raw REPL when the closing Ctrl-B/Ctrl-D was lost.)
+                    if ev & select.POLLIN:
                         data = _read(m)
                         if data:
                             to_pod += data
                             if 3 in data and proc.poll() is None and self._interruptible(proc):
                                 self._ctrl_c = time.monotonic() + _CTRL_C_WAIT_S
+                    if ev & select.POLLHUP:
+                        hup = True
                     if ev & select.POLLOUT and to_host and not hup:
                         try:
                             n = os.write(m, to_host)
