@@ -40,7 +40,10 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
 * A swing counts as a stride only if the foot really swung (peak toe-up rate and pitch
-  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls.
+  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls. And a
+  bout's first footfall goes out only once a second one follows within 2.5 s (with its
+  own time, and the events in between): a lone stride, a shuffle or a stray tap, is not
+  gait and is dropped.
   Activity: duty factor contact/stride (running has a flight phase) separates running
   from walking; no strides means idle.
 """
@@ -281,13 +284,19 @@ class GaitEngine:
         self._have_ic = False
         self._stride_ms = 0
         self._act_vote = WALK
+        # A bout's first footfall is held back, with the events after it, until a second one
+        # confirms it: a lone stride is a tap or a shuffle, not gait. [holding, events held
+        # (queued after the _qn that pop() hands out), the activity to go back to if the
+        # bout is dropped]. One list, not three attributes: the hot ones are found faster.
+        self._hold = [0, 0, IDLE]
 
     # ------------------------------------------------------------------ events
     @micropython.native
     def _push(self, kind, t, u, v, w, x):
-        n = self._qn
+        hold = self._hold
+        n = self._qn + hold[1]
         if n >= _QLEN:
-            return  # cannot happen with one sample's worth of events; never grow
+            return  # cannot happen with one sample's (or one held stride's) events; never grow
         i = (self._qhead + n) & (_QLEN - 1)
         self._qk[i] = kind
         self._qt[i] = t
@@ -295,7 +304,10 @@ class GaitEngine:
         self._qv[i] = v
         self._qw[i] = w
         self._qx[i] = x
-        self._qn = n + 1
+        if hold[0]:
+            hold[1] += 1
+        else:
+            self._qn = n + 1
 
     def pop(self):
         """Next pending event (EV_IC, EV_STEP or EV_ACTIVITY) with its outputs set; 0 if none."""
@@ -414,6 +426,8 @@ class GaitEngine:
         if self._have_ic and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
             # No footfall for a while: idle. Forget old times too: after ~9 minutes their
             # tick differences would wrap.
+            if self._hold[0]:
+                self._drop_held()
             if self.activity != IDLE:
                 self._set_activity(IDLE)
             self._ic_n = 0
@@ -913,6 +927,16 @@ class GaitEngine:
         self._valid = valid
         if not valid:
             return
+        hold = self._hold
+        if self._ic_n == 0:  # the first footfall of a bout: held until a second one follows
+            if hold[0]:
+                self._drop_held()
+            hold[0] = 1
+            hold[2] = self.activity
+        elif hold[0]:  # the second: the bout is gait, its first stride goes out too
+            self._qn += hold[1]
+            hold[0] = 0
+            hold[1] = 0
         self._have_ic = True
         self._last_ic = ic_t
         self.steps += 1
@@ -1025,9 +1049,20 @@ class GaitEngine:
         self.activity = act
         self._push(EV_ACTIVITY, self.now, act, 0, 0, 0)
 
+    def _drop_held(self):
+        """The bout ended after one footfall: forget it and the events after it."""
+        hold = self._hold
+        hold[0] = 0
+        hold[1] = 0
+        self.steps -= 1
+        self.activity = hold[2]
+
     def finish(self):
-        """End of input: publish the stance under way, if any (its toe-off unseen)."""
+        """End of input: publish the stance under way, if any (its toe-off unseen). A lone
+        footfall still held is dropped, as it would have been 2.5 s later."""
         if self._state == _S_STANCE:
             self._state = _S_IDLE
             self._end_stance(-1)
+        if self._hold[0]:
+            self._drop_held()
         return self._qn

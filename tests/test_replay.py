@@ -91,7 +91,8 @@ def test_every_footfall_at_1khz_in_a_slow_jog_and_at_100hz(rate, opts):
 
 def test_standing_fidgeting_tapping_make_no_footfalls():
     o = evaluate.suite_overall("idle")
-    assert o["false_steps_per_min"] <= 1
+    assert o["false_steps_per_min"] <= 1  # the target
+    assert o["false_steps_per_min"] == 0  # these seeds: the two lone taps are no longer footfalls
 
 
 def test_vigorous_toe_taps_are_not_strides():
@@ -102,7 +103,8 @@ def test_vigorous_toe_taps_are_not_strides():
         for seed in (1, 2, 3, 4):
             rec, _ = simulate.simulate("tap", seed=seed, rate_hz=rate, duration=120, mount="random")
             steps += len(replay.replay(rec)["steps"])
-    assert steps <= 32  # 1 per minute
+    assert steps <= 32  # 1 per minute, the target
+    assert steps <= 4  # these seeds: 2 (two taps in a row at 100 Hz); lone ones are not gait
 
 
 def test_session_alerts_fire_in_their_episodes():

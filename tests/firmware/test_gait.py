@@ -144,6 +144,19 @@ def test_lost_samples_do_not_break_detection():
     assert len(_match(det, truth)) >= len(truth) - 1
 
 
+def test_a_lone_footfall_is_not_gait_a_second_one_confirms_it():
+    # The walk's first two footfalls are at 2.15 s and 3.22 s. Cut after the first one's
+    # stance, the recording holds a lone footfall: held, then dropped at the end (as it
+    # would be 2.5 s later), with its stance and activity. Cut after the second, both are
+    # published, the first with its own time.
+    path = SHARED_DATA + "/gaitmap_walk_left.csv"
+    one = _run(path, limit=int(2.95 * 204.8))
+    assert one == [], one
+    two = [e for e in _run(path, limit=int(3.6 * 204.8)) if e[0] == "ic"]
+    assert len(two) == 2, two
+    assert 2100000 < two[0][1] < 2200000 and 3150000 < two[1][1] < 3300000
+
+
 def test_still_foot_makes_no_steps_and_learns_the_bias():
     eng = gait.GaitEngine(period_us=5000)
     seed = 12345
