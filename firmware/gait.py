@@ -454,8 +454,10 @@ class GaitEngine:
         self._lshift = s
 
     def _gap(self):
-        """Samples were lost: the stride under way cannot be trusted."""
-        self.finish()
+        """Samples were lost: the stride under way cannot be trusted (the bout goes on: a
+        footfall held for confirmation stays held)."""
+        if self._state == _S_STANCE:
+            self._end_stance(-1)
         self._state = _S_IDLE
         self._ic_n = 0
         self._loud = False
@@ -918,17 +920,19 @@ class GaitEngine:
         self._ms_ok = False
         self._e_min = 0x3FFFFFFF
         self._push_min = 0
-        if valid and self._have_ic:
+        first = not self._have_ic  # no footfall in the last 2.5 s: a bout starts
+        if valid and not first:
             stride = ticks_diff(ic_t, self._last_ic)
             if stride < _MIN_STRIDE:
                 valid = False  # too soon after the last footfall: not a new one
             elif stride > _MAX_STRIDE:
                 self._ic_n = 0
+                first = True
         self._valid = valid
         if not valid:
             return
         hold = self._hold
-        if self._ic_n == 0:  # the first footfall of a bout: held until a second one follows
+        if first:  # the first footfall of a bout: held until a second one follows
             if hold[0]:
                 self._drop_held()
             hold[0] = 1
