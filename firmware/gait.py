@@ -27,9 +27,10 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
   toe-off TC at the peak toe-down rate -> SWING (toe-up rotation) -> TERMINAL swing, armed
   for the impact -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised
-  jerk of the accelerometer over ~5 ms, or its bend: at 100 Hz the sensor's filter blunts
-  the impact until it is no steeper than the swing's own deceleration, but that
-  deceleration is smooth and the ground is not), or, for a heel strike, the reversal of
+  jerk of the accelerometer over ~5 ms; across lost samples, the change beyond the trend
+  before them; or the jerk's bend: at 100 Hz the sensor's filter blunts the impact until
+  it is no steeper than the swing's own deceleration, but that deceleration is smooth
+  and the ground is not), or, for a heel strike, the reversal of
   the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the foot
   stops rotating toe-up, the forefoot slaps down a little later). A landing no impact
   showed (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is
@@ -118,6 +119,7 @@ _GAP_US = const(50000)  # a hole in the samples longer than this breaks the stri
 _DT_MAX = const(16000)  # integrate at most 16 ms per sample (keeps w * scale < 2**30)
 _JERK_SPAN = const(5000)  # jerk measured over about 5 ms whatever the rate
 _JRING = const(8)  # the jerk looks at most 8 samples back
+_EVEN_MAX = const(32)  # evenly spaced samples counted (more than the bend needs)
 _LEVEL_US = const(40000)  # memory of the swing's jerk level (the impact thresholds' base)
 _QLEN = const(8)  # event queue length (power of two)
 _AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
@@ -221,8 +223,7 @@ class GaitEngine:
         self._ang = 0
         self._dt = 0
         self._scale = 0  # Q14: mdeg per count per sample = dt_us / 16400
-        self._jlag = 1
-        self._lshift = 3
+        self._set_rate(period_us)  # _period, _jlag (samples in the jerk's ~5 ms), _lshift
         self._wr = [0] * _JRING  # the last pitch rates, for the angular jerk
         self._wi = 0
         self._wj_level = 0
@@ -352,14 +353,12 @@ class GaitEngine:
         if self._hn <= self._hmask:
             self._hn += 1
         if dt_us != self._dt:
-            d = dt_us - self._dt
-            if d > self._dt >> 4 or d < -(self._dt >> 4):
-                self._even = 0  # a sample was lost (or the rate changed): not evenly spaced
             self._set_dt(dt_us)
             if dt_us > _GAP_US:
                 self._gap()
-        if self._even < _JRING * 4:
-            self._even += 1
+            self._spaced()
+        elif self._even < _EVEN_MAX:
+            self._spaced()
         # Stillness blocks (~256 ms) teach the gyro bias.
         self._bsx += gx
         self._bsy += gy
@@ -393,6 +392,8 @@ class GaitEngine:
         jerk = (jerk if jerk >= 0 else -jerk) + (d if d >= 0 else -d)
         d = self._hz[j] - az
         jerk += d if d >= 0 else -d
+        if self._even <= self._jlag:  # an interval off the rate is within the span
+            jerk = self._jerk_across(i)
         # Bend: how much the jerk itself changed (a[i] - 2 a[j] + a[k]). The swing's own
         # deceleration before contact can be steep but is smooth; the ground is not.
         k = (j - self._jlag) & self._hmask
@@ -435,12 +436,79 @@ class GaitEngine:
             self._prev_ms_ok = False
 
     @micropython.native
+    def _jerk_across(self, i):
+        """The jerk at sample i when samples were lost: the change since the latest sample
+        ~5 ms back, and across a hole, the change beyond the trend before it (braking in
+        the air, the accelerometer changes smoothly, by 2 g and more in 20 ms; the ground
+        stops it). The samples are found by time, not by count."""
+        mask = self._hmask
+        span = self._jlag * self._period
+        half = self._period >> 1
+        lim = self._hn - 1  # samples in the history before i
+        if lim > _JRING << 1:
+            lim = _JRING << 1
+        t_ij = 0
+        m = 0
+        while t_ij < span - half and m < lim:
+            t_ij += self._hdt[(i - m) & mask]
+            m += 1
+        j = (i - m) & mask
+        t_jk = 0
+        while t_jk < span - half and m < lim:
+            t_jk += self._hdt[(i - m) & mask]
+            m += 1
+        k = (i - m) & mask
+        f = 0  # Q8: the trend's spans to add for the time lost
+        if t_ij - span > half and t_jk > 0:
+            f = ((t_ij - span) << 8) // t_jk
+            if f > 2048:
+                f = 2048  # at most 8 spans (a hole is < 50 ms: _GAP_US)
+        xj = self._hx[j]
+        yj = self._hy[j]
+        zj = self._hz[j]
+        d = self._hx[i] - xj - (((xj - self._hx[k]) * f) >> 8)
+        jerk = d if d >= 0 else -d
+        d = self._hy[i] - yj - (((yj - self._hy[k]) * f) >> 8)
+        jerk += d if d >= 0 else -d
+        d = self._hz[i] - zj - (((zj - self._hz[k]) * f) >> 8)
+        jerk += d if d >= 0 else -d
+        return jerk
+
+    @micropython.native
     def _set_dt(self, dt_us):
+        """The interval since the last sample changed: a sample lost, jitter, a new rate."""
         self._dt = dt_us
         dt = dt_us if dt_us < _DT_MAX else _DT_MAX
         if dt < 1:
             dt = 1
         self._scale = (dt << 14) // 16400  # counts * dt_us / 16.4 / 1000 = mdeg
+
+    @micropython.native
+    def _spaced(self):
+        """Is the last interval the rate's (within 1/16: jitter)? ``_even`` counts the samples
+        since one was not (up to _EVEN_MAX), or, below zero, the intervals off the rate in a
+        row: _EVEN_MAX of those are a new rate, not lost samples."""
+        dt = self._dt
+        p = self._period
+        n = self._even
+        if -(p >> 4) <= dt - p <= p >> 4:
+            n = 1 if n < 0 else n + 1
+        elif n > 0:
+            n = 0
+        else:
+            n -= 1
+            if n <= -_EVEN_MAX:
+                self._set_rate(dt)
+                n = 1
+        self._even = n
+
+    def _set_rate(self, period_us):
+        """The jerk's span and the impact thresholds' memory follow the sample rate (not a
+        lone long interval: a lost sample must not change how the jerk is measured)."""
+        if period_us < 1:
+            period_us = 1
+        self._period = period_us
+        dt = period_us if period_us < _DT_MAX else _DT_MAX
         lag = (_JERK_SPAN + (dt >> 1)) // dt
         self._jlag = 1 if lag < 1 else (_JRING if lag > _JRING else lag)
         # The impact thresholds follow the swing's jerk with a ~40 ms memory whatever the
@@ -672,6 +740,7 @@ class GaitEngine:
         now_end = self.now
         self.now = ticks_add(now_end, -back)
         self._rebase()  # the angle, the segment and the stride machine start afresh
+        self._even = 0  # the spacing before the oldest sample is not known
         bx = self._bx >> 4
         by = self._by >> 4
         bz = self._bz >> 4
@@ -682,6 +751,9 @@ class GaitEngine:
                 self.now = ticks_add(self.now, dt)
                 if dt != self._dt:
                     self._set_dt(dt)
+                    self._spaced()
+                elif self._even < _EVEN_MAX:
+                    self._spaced()
             gx = self._hgx[i] - bx
             gy = self._hgy[i] - by
             gz = self._hgz[i] - bz

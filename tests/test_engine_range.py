@@ -5,7 +5,8 @@ silently allocates a big int (slow, and it breaks the no-allocation promise). Th
 rewrites the firmware modules so that the result of every arithmetic operation
 (binary, unary, augmented assignment) passes through a checker, then drives them with
 worst-case input: every axis at full scale, alternating full-scale jumps, random
-full-scale noise, saturating gait, at the fastest and slowest rates and across gaps.
+full-scale noise, saturating gait, at the fastest and slowest rates, across lost samples
+and gaps.
 """
 import ast
 import random
@@ -129,6 +130,10 @@ def test_engine_intermediates_stay_small(fw, period_us):
                 dt = 65535  # a hole in the samples
             elif i % 1499 == 700:
                 dt = 1  # a burst timestamped together
+            elif i % 7 == 3:
+                dt = 2 * period_us  # a lost sample: the jerk extrapolates across it
+            elif i % 101 == 50:
+                dt = 45000  # many lost, short of a gap
             try:
                 if eng.update(*s, dt):
                     while eng.pop():

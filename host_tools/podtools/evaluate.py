@@ -264,6 +264,21 @@ def _suite_running(seed):
     return items
 
 
+def _suite_lost(seed):
+    """Running with samples lost at random (5 and 10 %): every strike, 100 to 1000 Hz."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for strike in ("rearfoot", "midfoot", "forefoot"):
+        for rate in (100, 125, 200, 400, 1000):
+            for drop in (0.05, 0.1):
+                s = int(rng.integers(1 << 30))
+                speed = round(float(rng.uniform(2, 6)), 2)
+                cadence = int(rng.integers(150, 201))
+                items.append(("run", s, rate, dict(strike=strike, speed=speed, cadence=cadence, mount="random",
+                                                     drop=drop, duration=30)))
+    return items
+
+
 def _suite_idle(seed):
     return [(sc, seed + i, rate, dict(duration=60)) for i, sc in enumerate(("stand", "fidget", "tap"))
             for rate in (100, 200, 400)]
@@ -273,7 +288,7 @@ def _suite_session(seed):
     return [("session", seed, 200, dict(duration=300))]
 
 
-SUITES = {"running": _suite_running, "idle": _suite_idle, "session": _suite_session}
+SUITES = {"running": _suite_running, "lost": _suite_lost, "idle": _suite_idle, "session": _suite_session}
 
 
 def suite_items(name, seed):
