@@ -114,6 +114,8 @@ _RECOVER_AFTER = const(3)  # failed reads before the bus is recovered and the se
 _FAULT_SIGNAL_AFTER = const(3)
 _STALL_US = const(500000)  # no sample for 0.5 s while the sensor answers: it stopped sampling
 _ENODATA = const(61)
+_LONG_GAP_MS = const(250000)  # a hole this long is timed in ms (us ticks differ up to 2**29)
+_GAP_CAP_MS = const(500000)  # and counted as at most this (intervals; the event has it all)
 _EVQ = const(8)  # session events waiting for a quiet moment to be written
 _ERRLOG_MAX = const(4096)
 _BUTTON_LONG_MS = const(1500)  # a long press starts or stops a session by hand
@@ -296,7 +298,10 @@ class App:
         vol = cfg["buzzer_volume"]
         rmt = hw.rmt
         if rmt is None and hw.make_rmt is not None:
-            rmt = hw.make_rmt(cfg["buzzer_hz"])
+            try:
+                rmt = hw.make_rmt(cfg["buzzer_hz"])
+            except (OSError, ValueError, TypeError) as e:  # the clicks fall back to PWM timing
+                hw.log("buzzer: no RMT (%s)" % (e,))
         self.buz = buzzer.Buzzer(hw.pwm, rmt=rmt, duty=32768 * vol // 100,
                                  click=((cfg["buzzer_hz"], 15, 0),))
         self.met = _Clicks()
@@ -435,16 +440,20 @@ class App:
                 self.imu = mpu6050.MPU6050(hw.i2c, hw.imu_addr, self.rate_hz, sleep_ms=hw.sleep_ms)
                 if self.imu.warning:
                     hw.log("imu: " + self.imu.warning)
-                self._setup_pipeline()
             else:
                 self.imu.i2c = hw.i2c
                 self.imu.init()
         except OSError as e:
             self._io_failed(now_ms, e)
             return False
-        except ValueError as e:  # a wrong rate in the config cannot happen (validated)
-            hw.log("imu: %s" % e)
-            return False
+        if self.pipe is None:
+            try:
+                self._setup_pipeline()
+            except Exception as e:  # noqa: BLE001 - a bug or no memory: recorded, signalled,
+                self.pipe = None  # and tried again in a while, not at every pass of the loop
+                self._retry_ms = ticks_add(now_ms, _BACKOFF_MAX_MS)
+                self._unexpected(e)
+                return False
         self._io_ok(now_ms)
         return True
 
@@ -463,6 +472,7 @@ class App:
         self.offset = 0  # system ticks - sample clock (us)
         self._offset_ok = False
         self._last_sys = now  # estimated system time of the last sample fed
+        self._last_ms = self._ms()  # and ticks_ms at its burst (for holes beyond the us ticks)
         self._next_read = ticks_add(now, self.read_ms * 1000)
 
     def _io_failed(self, now_ms, e):
@@ -637,6 +647,9 @@ class App:
         if self._gap_pending:
             self._gap_pending = False
             d = ticks_diff(first, self._last_sys)
+            lost_ms = ticks_diff(self._ms(), self._last_ms)
+            if lost_ms > _LONG_GAP_MS:  # the sensor was away for minutes
+                d = (lost_ms if lost_ms < _GAP_CAP_MS else _GAP_CAP_MS) * 1000
             if d > p:
                 dt0 = d
                 gap_us = d - p
@@ -654,6 +667,7 @@ class App:
                 self._drain()
         self.samples += n
         self._last_sys = ticks_add(first, (n - 1) * p + gap_us)
+        self._last_ms = self._ms()
         # offset: the newest sample was taken on average half a period before the read.
         est = ticks_diff(ticks_add(t_read, -(p // 2)), self.engine.now)
         d = est - self.offset
@@ -707,9 +721,10 @@ class App:
         try:
             if not cap.add(self._buf, n, t_read, gap):
                 self.capture = None
-        except OSError:
-            cap.close()
+        except OSError as e:  # the capture ends here; the session goes on
             self.capture = None
+            self.hw.log("capture: write failed (%s)" % (e,))
+            cap.close()  # closes the file even when the last block cannot be written
 
     # ------------------------------------------------------------------ clicks
     @micropython.native
@@ -895,9 +910,12 @@ class App:
             self.capture.close()
             self.capture = None
         if self.writer is not None:
-            self.writer.close({"reason": reason, "duration_ms": ticks_diff(now_ms, self._start_ms)})
-            self.hw.log("session closed (%s)" % sessionlog.END_REASONS[reason - 1])
-            self.buz.play(buzzer.SESSION_STOP)
+            if self.writer.close({"reason": reason, "duration_ms": ticks_diff(now_ms, self._start_ms)}):
+                self.hw.log("session closed (%s)" % sessionlog.END_REASONS[reason - 1])
+                self.buz.play(buzzer.SESSION_STOP)
+            else:  # no footer: the records written are kept (pod sync reads them as cut off)
+                self.writer = None
+                self._write_failed()
         self.writer = None
         if self.learning:
             self._learn_baseline()
@@ -1058,8 +1076,8 @@ class App:
         """Any exception the loop did not expect: print, log, record, signal; go on."""
         self.errors += 1
         hw = self.hw
-        hw.log("error: %s: %s" % (type(e).__name__, e))
-        try:
+        try:  # even the message may fail (no memory left): nothing here may escape the loop
+            hw.log("error: %s: %s" % (type(e).__name__, e))
             import sys
 
             if hasattr(sys, "print_exception"):

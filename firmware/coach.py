@@ -123,8 +123,10 @@ class Coach:
         self.alerts = 0
 
     def set_target(self, spm, now):
-        if not 140 <= spm <= 210:
-            raise ValueError("target_spm: %d is outside 140..210" % spm)
+        """The cadence to hold: ``target_spm`` (140..210), or on a ramp anything from the
+        runner's own baseline up (``baseline_spm`` and a learned one go down to 120)."""
+        if not 120 <= spm <= 210:
+            raise ValueError("target cadence: %d spm is outside 120..210" % spm)
         self.target_spm = spm
         self.target_x10 = spm * 10
         if self._on:

@@ -199,12 +199,23 @@ class RawCapture:
         return True
 
     def close(self):
-        """Write the partial block, flush and close (an owned file). Safe to call twice."""
-        if self._f is None:
-            return
-        if self._n:
-            self._write_block()
-        self._f.flush()
-        if self._owns:
-            self._f.close()
-        self._f = None
+        """Write the partial block, flush and close (an owned file). Safe to call twice.
+        False if the last block could not be written (the blocks before it stay readable);
+        the file is closed either way."""
+        f = self._f
+        if f is None:
+            return True
+        try:
+            if self._n:
+                self._write_block()
+            f.flush()
+            return True
+        except OSError:
+            return False
+        finally:
+            self._f = None
+            if self._owns:
+                try:
+                    f.close()
+                except OSError:
+                    pass

@@ -461,6 +461,99 @@ def test_ramp_without_a_baseline_learns_it_from_a_first_run_without_cadence_cues
     assert len(b.onsets) > 50
 
 
+def test_a_ramp_from_a_slow_runners_baseline_coaches_from_there():
+    # baseline_spm may be 120 (a slow jogger); the ramp's first target is below the 140 a
+    # target_spm may be set to. The coach once refused it, and the pod never ran at all.
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(ramp_percent=10, baseline_spm=120))
+    a = b.run(40)
+    assert a.pipe is not None and a.errors == 0
+    assert 120 <= a.cfg["target_spm"] <= 132 and a.coach.target_spm == a.cfg["target_spm"]
+    assert a.samples > 35 * 200 and len(_sessions(root)) == 1 and len(b.onsets) > 20
+
+
+def test_a_pipeline_that_cannot_be_built_is_recorded_and_built_again_later():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
+    a = app.App(b.hw)
+    real = a._setup_pipeline
+    calls = [0]
+
+    def setup():
+        calls[0] += 1
+        if calls[0] == 1:
+            raise MemoryError("no room for the engine")
+        real()
+
+    a._setup_pipeline = setup
+    a.run(until_ms=40000)
+    assert calls[0] == 2 and a.pipe is not None  # once more a second later, not 50 times
+    assert a.errors == 1 and b.played(buzzer.SENSOR_FAULT)
+    assert b.mpu.resets <= 3, b.mpu.resets
+    assert a.samples > 35 * 200 and len(_sessions(root)) == 1
+
+
+class _FullFile:
+    def write(self, data):
+        raise OSError(28)
+
+    def flush(self):
+        raise OSError(28)
+
+    def close(self):
+        pass
+
+
+def test_a_capture_that_cannot_be_written_ends_but_the_session_goes_on():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(raw_capture_s=30))
+    a = app.App(b.hw)
+    seen = {}
+
+    def fill():
+        seen["capturing"] = a.capture is not None
+        a.capture._f = _FullFile()  # the flash refuses the next block
+        seen["samples"] = a.samples
+
+    b.at(15, fill)
+    b.at(30, lambda: seen.update(capture=a.capture, fed=a.samples - seen["samples"]))
+    a.run(until_ms=120000)
+    assert seen["capturing"] and seen["capture"] is None and seen["fed"] > 14 * 200
+    assert a.errors == 0 and "capture: write failed (28)" in b.log
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None and recs[-1]["type"] == "footer"
+    assert b.slept  # the session closed and the pod went to sleep, as without the capture
+
+
+def test_a_sensor_away_for_ten_minutes_is_a_gap_in_the_session():
+    # 600 s is beyond what the microsecond ticks can tell apart (2**29 us): timed in ms.
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_stop_idle_s=1800, interval_s=60))
+    b.at(20, lambda: setattr(b.mpu, "unplugged", True))
+    b.at(620, lambda: setattr(b.mpu, "unplugged", False))
+    a = b.run(680)
+    a._stop_session(2)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None
+    ivs = [r for r in recs if r["type"] == "interval"]
+    assert sum(r["gap_ms"] for r in ivs) >= 490000  # counted up to 500 s in the intervals
+    assert any(r["flags"] & sessionlog.FLAG_GAP for r in ivs)
+    gap = [r["value"] for r in recs if r["type"] == "event" and r["kind"] == "gap"]
+    assert gap and 599000 <= gap[0] <= 602000, gap  # the event has all of it
+
+
+def test_a_footer_that_cannot_be_written_is_signalled():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
+    a = b.run(30)
+    assert a.writer is not None
+    a.writer.close = lambda footer=None: False  # the flash refused it, even after make_room
+    a._stop_session(2)
+    a.loop(2000)  # the pattern plays
+    assert a.writer is None and a.flash_full and b.played(buzzer.FLASH_FULL)
+    assert not b.played(buzzer.SESSION_STOP)
+
+
 def test_a_short_first_run_is_not_a_baseline():
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(ramp_percent=5, baseline_spm=0))
