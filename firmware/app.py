@@ -465,7 +465,7 @@ class App:
         cap_ms = imu.fifo_bytes // mpu6050.SAMPLE_BYTES * imu.period_us // 1000
         self.read_ms = cap_ms // 4 if cap_ms // 4 < 100 else 100
         now = self._us()
-        self.pipe = Pipeline(self.cfg, now)
+        self.pipe = Pipeline(self.cfg, now, imu.period_us)
         self.coach = self.pipe.coach
         self.coach.cadence_cues = not self.learning
         self.engine = self.pipe.engine

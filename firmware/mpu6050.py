@@ -26,7 +26,7 @@ rate is ``1000 // (div + 1)`` Hz, exactly ``period_us`` microseconds per sample;
 attributes, use ``period_us`` for timestamps.
 
 DLPF choice (``dlpf=None``): the widest filter whose bandwidth stays below the Nyquist
-frequency of the chosen rate, so the filter is the anti-alias filter::
+frequency of the rate the divider gives, so the filter is the anti-alias filter::
 
     rate >= 400 Hz -> DLPF_CFG 1 (accel 184 Hz, gyro 188 Hz)
     rate >= 200 Hz -> DLPF_CFG 2 (accel  94 Hz, gyro  98 Hz)
@@ -185,16 +185,16 @@ class MPU6050:
     def __init__(self, i2c, addr=0x68, rate_hz=200, dlpf=None, sleep_ms=None):
         if rate_hz < 4 or rate_hz > 1000:  # SMPLRT_DIV is 8 bits: 1000 / 256 ~ 4 Hz
             raise ValueError("rate_hz must be 4..1000, got %d" % rate_hz)
+        self._div = (_GYRO_RATE_HZ + rate_hz // 2) // rate_hz - 1  # nearest divider
+        self.period_us = (self._div + 1) * 1000  # exact: 1 kHz / (div + 1)
+        self.rate_hz = _GYRO_RATE_HZ // (self._div + 1)  # actual rate, rounded down
         if dlpf is None:
-            dlpf = dlpf_for_rate(rate_hz)
+            dlpf = dlpf_for_rate(self.rate_hz)  # 400 asked is 333 Hz: below its Nyquist
         if dlpf < 1 or dlpf > 6:
             raise ValueError("dlpf must be 1..6 (0 and 7 switch the gyro to 8 kHz), got %d" % dlpf)
         self.i2c = i2c
         self.addr = addr
         self.dlpf = dlpf
-        self._div = (_GYRO_RATE_HZ + rate_hz // 2) // rate_hz - 1  # nearest divider
-        self.period_us = (self._div + 1) * 1000  # exact: 1 kHz / (div + 1)
-        self.rate_hz = _GYRO_RATE_HZ // (self._div + 1)  # actual rate, rounded down
         self._sleep_ms = sleep_ms or _default_sleep_ms
         self.who_am_i = None
         self.family_6500 = False
