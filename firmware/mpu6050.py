@@ -330,6 +330,11 @@ class MPU6050:
         self._unsure = True  # until the burst completes
         self.i2c.readfrom_mem_into(self.addr, _FIFO_R_W, views[n])
         self._unsure = False
+        # Well past half full, it may have filled up during the burst (1 KB takes ~25 ms at
+        # 400 kHz, 25 samples at 1 kHz): then the oldest bytes were overwritten under the read
+        # and the burst is not on sample boundaries. (Read on time, it is a quarter full.)
+        if count > self.fifo_bytes >> 1 and self._read(_INT_STATUS) & _INT_FIFO_OFLOW:
+            return self._overflowed()
         return n
 
     def _overflowed(self):

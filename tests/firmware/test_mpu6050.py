@@ -229,6 +229,39 @@ def test_full_count_is_an_overflow_without_the_flag():
     assert imu.overflows == 1 and imu.take_gap()
 
 
+class _SamplingI2C(FakeI2C):
+    """The sensor goes on sampling while the burst is read: ``during`` samples arrive."""
+
+    def __init__(self, mpu):
+        super().__init__(mpu)
+        self.mpu = mpu
+        self.during = 0
+
+    def readfrom_mem_into(self, addr, reg, buf, addrsize=8):
+        if reg == fk.FIFO_R_W:
+            for _ in range(self.during):
+                self.mpu.push(7, 7, 7, 7, 7, 7)
+            self.during = 0
+        return super().readfrom_mem_into(addr, reg, buf, addrsize)
+
+
+def test_a_fifo_that_fills_up_during_the_burst_is_an_overflow():
+    mpu = FakeMPU6050()
+    bus = _SamplingI2C(mpu)
+    imu = MPU6050(bus, rate_hz=1000, sleep_ms=_nosleep)
+    for i in range(80):  # 960 bytes counted ...
+        mpu.push(i, i, i, i, i, i)
+    bus.during = 10  # ... then 120 more: 56 of the oldest overwritten under the read
+    assert imu.read_fifo(bytearray(85 * SAMPLE_BYTES)) == 0  # not 80 misaligned samples
+    assert imu.overflows == 1 and imu.take_gap() and mpu.count == 0
+    mpu.push(1, 2, 3, 4, 5, 6)  # a clean start
+    buf = bytearray(85 * SAMPLE_BYTES)
+    assert imu.read_fifo(buf) == 1
+    out = array.array("h", (0,) * 6)
+    decode(buf, 0, out)
+    assert tuple(out) == (1, 2, 3, 4, 5, 6)
+
+
 def test_no_allocation_in_read_fifo_and_decode():
     if not IS_MICROPYTHON:
         skip("heap_lock exists only on MicroPython")
