@@ -97,7 +97,9 @@ class Coach:
         self.mask = 0
         self.set_target(cfg.get("target_spm", 180), start_ticks)
         # A millisecond clock for spans longer than ticks_diff can hold (2**29 us, ~9 min):
-        # alert gaps, holds and fades are measured on it. It wraps after 12 days.
+        # alert gaps, holds and fades are measured on it. It counts up from each boot and
+        # would pass 2**30 (a big int on the ESP32) only after 12 days awake; the pod deep-
+        # sleeps within minutes of standing still, and boots afresh.
         self._prev = start_ticks
         self._us = 0
         self.ms = 0
