@@ -22,7 +22,8 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   rotates fast (``_ax`` in counts, normalised to the Q13 unit vector ``_mx``). Its sign
   (toe-up positive) comes from the gait itself: between two quiet moments of the foot the
   toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
-  (strike, at most about +30 deg). Gyro bias is learned while the foot is still.
+  (strike, at most about +30 deg); a burst with no rest before it (the samples began
+  mid-stride) is no evidence. Gyro bias is learned while the foot is still.
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
   toe-off TC at the peak toe-down rate -> SWING (toe-up rotation) -> TERMINAL swing, armed
@@ -126,6 +127,7 @@ _AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
 _RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 500-800
 _CAD_N = const(4)  # cadence over the last 4 strides
 
+_UNSEEN = const(-0x20000000)  # _seg_n until the foot was seen at rest: a burst's start unseen
 _Q13 = const(8192)
 _ANG_LIMIT = const(0x20000000)  # 2**29 mdeg: re-base the angle integral beyond this
 
@@ -236,7 +238,7 @@ class GaitEngine:
         self._seg_ang = 0
         self._seg_max = 0
         self._seg_min = 0
-        self._seg_n = 0  # samples since the segment started (history index distance)
+        self._seg_n = _UNSEEN  # samples since the burst began (history index distance)
         # Stride machine.
         self._state = _S_IDLE
         self._t_state = 0
@@ -529,6 +531,7 @@ class GaitEngine:
         self._state = _S_IDLE
         self._ic_n = 0
         self._loud = False
+        self._seg_n = _UNSEEN
         self._hn = 1
 
     # ------------------------------------------------------------------ learning
@@ -656,16 +659,17 @@ class GaitEngine:
             elif a < self._seg_min:
                 self._seg_min = a
         if e > _E_LOUD:
-            if not self._loud:
-                self._loud = True
-                self._seg_n = 0
+            self._loud = True
             self._seg_n += 1
             return
         if e < _E_QUIET and self._at_rest(ax, ay, az):
             if self._loud:
                 self._loud = False
                 n = self._seg_n
-                if self._axis_us >= _AXIS_US:
+                if n < 0:
+                    pass  # no rest before it (the samples began, or came back, mid-stride):
+                    # half a burst, its push-off perhaps unseen, is no evidence of the sign
+                elif self._axis_us >= _AXIS_US:
                     if n < self._hn - 2:
                         ok = self._vote_history(n + 2)
                     else:
@@ -678,6 +682,7 @@ class GaitEngine:
             self._seg_ang = 0
             self._seg_max = 0
             self._seg_min = 0
+            self._seg_n = 0
         elif self._loud:
             self._seg_n += 1
 
@@ -741,6 +746,8 @@ class GaitEngine:
         self.now = ticks_add(now_end, -back)
         self._rebase()  # the angle, the segment and the stride machine start afresh
         self._even = 0  # the spacing before the oldest sample is not known
+        votes = self._sign_votes
+        self._sign_votes = 8  # the burst that decided the sign is in there: not evidence twice
         bx = self._bx >> 4
         by = self._by >> 4
         bz = self._bz >> 4
@@ -762,6 +769,7 @@ class GaitEngine:
             i = (i + 1) & mask
             k += 1
         self.now = now_end
+        self._sign_votes = votes
 
     @micropython.native
     def _segment(self, e, ax, ay, az):
@@ -1002,6 +1010,12 @@ class GaitEngine:
                 first = True
         self._valid = valid
         if not valid:
+            if excursion < _EXCURSION_MIN >> 1:
+                # The foot barely turned: that was no swing, and this is no landing. Wait for
+                # a push-off and swing afresh: a stance here could lock the machine half a
+                # stride out of step (joining a run mid-stride, a forefoot landing's heel
+                # drop taken for a swing, and its toe-off for a landing, stride after stride).
+                self._state = _S_IDLE
             return
         hold = self._hold
         if first:  # the first footfall of a bout: held until a second one follows
