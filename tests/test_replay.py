@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from podtools import cli, evaluate, podcsv, replay, simulate
+from podtools import cli, demo, evaluate, podcsv, replay, simulate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED = sorted(p for p in DATA.glob("*.csv") if not p.name.endswith(".events.csv"))
@@ -240,6 +240,23 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert cli.main(["demo", "--minutes", "0", "--out", str(tmp_path / "demo")]) == 1
     assert capsys.readouterr().err == "pod: --minutes: a session of 2 to 360 minutes (got 0)\n"
     assert not (tmp_path / "demo").exists()  # checked before any pod is started
+    assert cli.main(["demo", "--seed", "-1", "--out", str(tmp_path / "demo")]) == 1
+    assert capsys.readouterr().err == "pod: the seed must be a whole number from 0 (got -1)\n"
+    # the demo replaces its database, pod image and report: never in someone else's folder
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sessions.sqlite").write_bytes(b"my runs")
+    (mine / "notes.txt").write_text("x")
+    assert cli.main(["demo", "--out", str(mine)]) == 1
+    assert "holds files that are not a previous demo's" in capsys.readouterr().err
+    assert (mine / "sessions.sqlite").read_bytes() == b"my runs"
+    old_demo = tmp_path / "old-demo"  # made before demos marked their folder
+    old_demo.mkdir()
+    for name in ("trace.jsonl", "pod.img", "sessions.sqlite"):
+        (old_demo / name).write_bytes(b"")
+    assert demo._demo_folder(old_demo) == old_demo and (old_demo / ".pod-demo").exists()
+    assert cli.main(["demo", "--out", str(mine / "notes.txt")]) == 1
+    assert capsys.readouterr().err == "pod: --out %s: not a folder\n" % (mine / "notes.txt")
     assert cli.main(["flash", "--board", "nope", "--port", str(tmp_path / "no-such-port")]) == 1
     assert capsys.readouterr().err == "pod: unknown board 'nope' (known: esp32_devkitc, lolin_d32)\n"
 

@@ -20,6 +20,38 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=7)
 
 
+_MARK = ".pod-demo"  # in a folder the demo made: its files may be replaced by the next demo
+
+
+def _made_by_demo(out):
+    """Marked, or (made before the mark) holding the demo's trace and nothing but demo files."""
+    if (out / _MARK).exists():
+        return True
+    names = {p.name for p in out.iterdir()}
+    return "trace.jsonl" in names and names <= _DEMO_FILES
+
+
+_DEMO_FILES = {"pod.img", "sessions.sqlite", "report.html", "session.csv", "session.events.csv",
+               "trace.jsonl", "partial", "quarantine"}
+
+
+def _demo_folder(out):
+    """``out``, created if missing, or a previous demo's folder; never someone's files
+    (the demo replaces its pod image, database and report there)."""
+    if out.exists() and not out.is_dir():
+        raise PodError("--out %s: not a folder" % out)
+    if out.is_dir() and any(out.iterdir()) and not _made_by_demo(out):
+        raise PodError("--out %s: the folder holds files that are not a previous demo's; "
+                       "give a new or empty folder (the demo would replace sessions.sqlite, pod.img "
+                       "and report.html there)" % out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / _MARK).write_text("made by pod demo: its files here are replaced by the next demo\n")
+    except OSError as e:
+        raise PodError("--out %s: %s" % (out, e.strerror or e)) from None
+    return out
+
+
 def _step(text):
     print("\n== %s" % text, flush=True)
 
@@ -30,8 +62,9 @@ def run(args):
 
     if not 2 <= args.minutes <= 360:
         raise PodError("--minutes: a session of 2 to 360 minutes (got %g)" % args.minutes)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.seed < 0:
+        raise PodError("the seed must be a whole number from 0 (got %d)" % args.seed)
+    out = _demo_folder(Path(args.out))
     image, db, report = out / "pod.img", out / "sessions.sqlite", out / "report.html"
     for old in (image, db):
         if old.exists():
