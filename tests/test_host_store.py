@@ -90,6 +90,24 @@ def test_a_session_synced_before_its_footer_is_updated_once_complete(tmp_path, d
     assert db.execute("SELECT COUNT(*) FROM intervals").fetchone()[0] == 12
 
 
+def test_two_sessions_with_one_id_are_both_kept(tmp_path, db):
+    # Two pods (or one whose flash was wiped) can both write S000001-1a2c: 16 random bits do
+    # not always differ. Neither may replace the other, and a re-sync changes nothing.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = make_session(tmp_path / "a", 1, minutes=2, epoch=EPOCH)
+    b = make_session(tmp_path / "b", 1, minutes=3, epoch=EPOCH + 86400)
+    assert a.name == b.name
+    assert store.import_session(db, a.read_bytes(), a.name) == "imported"
+    assert store.import_session(db, b.read_bytes(), b.name) == "imported"
+    assert store.import_session(db, a.read_bytes(), a.name) == "unchanged"
+    assert store.import_session(db, b.read_bytes(), b.name) == "unchanged"
+    sid = a.name[:-4]
+    got = {s["id"]: s["n_intervals"] for s in store.list_sessions(db)}
+    assert got == {sid: 12, sid + "~2": 18}
+    assert store.get_session(db, sid)["n_intervals"] == 12  # the exact id wins over ~2
+
+
 def test_verdicts_torn_tail_versus_corruption(tmp_path):
     data = make_session(tmp_path, 3, minutes=1).read_bytes()
     assert sync.verdict(data) == ("ok", None)

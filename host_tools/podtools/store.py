@@ -173,6 +173,9 @@ def parse(data):
 def import_session(db, data, file_name=None):
     """Import one session file's bytes in one transaction: "imported", "unchanged" or "updated".
 
+    A session already stored is recognised by its id and its header record; a different
+    session with the same id is stored beside it as ``ID~2`` (``~3``...).
+
     PodError if the file has no valid header (nothing is imported then). A file whose tail
     is damaged is imported up to the last good record, with ``problem`` set.
     """
@@ -184,7 +187,16 @@ def import_session(db, data, file_name=None):
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT content_hash, n_records FROM sessions WHERE id = ?", (sid,)).fetchone()
+            # The same id may come from another session: another pod, or a pod whose flash
+            # was wiped (its counter starts again; 16 random bits do not always differ). The
+            # same session starts with the same header record; another is kept beside it.
+            rows = db.execute("SELECT id, content_hash, n_records, raw FROM sessions WHERE id = ? OR id LIKE ?",
+                              (sid, sid + "~%")).fetchall()
+            row = next((r for r in rows if parse(r["raw"])[0] == header), None)
+            if row is not None:
+                sid = row["id"]
+            elif rows:
+                sid = "%s~%d" % (sid, len(rows) + 1)
             if row is not None and (row["content_hash"] == digest or row["n_records"] >= n_records):
                 db.execute("ROLLBACK")
                 return "unchanged"
