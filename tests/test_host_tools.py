@@ -74,6 +74,17 @@ def test_flash_then_check_reports_nothing_to_do(tmp_path, capsys):
         flash(vp)
         assert re.search(r"^flashing .*, 1 of \d+ file\(s\) changed$", capsys.readouterr().out, re.M)
         assert cli.main(["flash", "--port", vp.port, "--check"]) == 0
+        # A flash cut short leaves no stamp: the board is the one whose config the pod holds,
+        # not the default (a LOLIN's config must not silently become a DevKitC's).
+        with device.connect(vp.port) as pod:
+            pod.remove("/pod_version.json")
+        capsys.readouterr()
+        assert cli.main(["flash", "--port", vp.port, "--check"]) == 1
+        assert "(board lolin_d32, mpy-x64): run pod flash" in capsys.readouterr().out
+        with device.connect(vp.port, require_firmware=False) as pod:
+            pod.write_file("/board.py", b"NAME = 'edited'\n")
+        assert cli.main(["flash", "--port", vp.port, "--check"]) == 1
+        assert "is none of board_configs/ and its version stamp is gone: give --board" in capsys.readouterr().err
 
 
 def test_sync_twice_imports_once_and_marks_synced(tmp_path, capsys):

@@ -468,8 +468,8 @@ class Pod:
 def check_stamp(stamp, port="the port"):
     """PodError unless ``stamp`` says the pod runs firmware these tools can talk to."""
     if stamp is None:
-        raise PodError("the device on %s has MicroPython but no pod firmware (no version stamp): run `pod flash`"
-                       % port)
+        raise PodError("the device on %s has MicroPython but no pod firmware, or a pod flash that did not "
+                       "finish (no version stamp): run `pod flash`" % port)
     proto = stamp.get("protocol")
     if not isinstance(proto, int) or proto < PROTOCOL:
         raise PodError("the pod's firmware (%s, protocol %s) is older than these tools (protocol %d): run `pod flash`"

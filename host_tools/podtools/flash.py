@@ -164,6 +164,20 @@ def plan(pod, files):
     return to_copy, stale
 
 
+def _board_on(pod):
+    """The board whose config the pod holds, when its stamp is gone (an interrupted flash):
+    None on a pod without one; PodError if it is none of board_configs/ (edited by hand)."""
+    path = pod.paths["BOARD_PATH"]
+    if not pod.exists(path):
+        return None
+    sha = pod.sha256(path)
+    for f in sorted(paths.BOARD_DIR.glob("*.py")):
+        if not f.name.startswith("_") and _sha(f) == sha:
+            return f.stem
+    raise PodError("the pod's %s is none of board_configs/ and its version stamp is gone: "
+                   "give --board NAME" % path)
+
+
 def make_stamp(files, board, fmt):
     import sessionlog  # noqa: F401 - only to fail early if firmware/ is missing
 
@@ -181,7 +195,7 @@ def run(args):
         return write_romfs(args.romfs_image, args.arch)
     with device.connect(args.port, require_firmware=False) as pod:
         old = pod.stamp or {}
-        board = args.board or old.get("board") or DEFAULT_BOARD
+        board = args.board or old.get("board") or _board_on(pod) or DEFAULT_BOARD
         fmt = choose_format(pod.info, args.source)
         with tempfile.TemporaryDirectory(prefix="podflash-") as tmp:
             files = build(board, fmt, tmp)
