@@ -382,6 +382,21 @@ def flash_with_main(tmp_path, source):
     return image
 
 
+PULLS_MAIN = """
+from machine import Pin
+print('pins %d %d %d' % (Pin(0, Pin.IN, Pin.PULL_UP).value(), Pin(4, Pin.IN, Pin.PULL_DOWN).value(),
+                         Pin(25, Pin.OUT, value=1).value()))
+"""
+
+
+def test_an_input_with_a_pull_up_reads_high_until_something_drives_it(tmp_path):
+    # The DevKitC's BOOT button (GPIO0, active low, pulled up) read as held down: every boot
+    # of a virtual DevKitC pod then started a session by the long-press rule.
+    image = flash_with_main(tmp_path, PULLS_MAIN)
+    with VirtualPod(flash=image, speed="max") as pod:
+        pod.wait_output("pins 1 0 1", timeout=20)
+
+
 def test_deepsleep_and_watchdog_reset_into_boot(tmp_path):
     image = flash_with_main(tmp_path, RESETS_MAIN)
     with VirtualPod(flash=image, speed="max") as pod:

@@ -146,6 +146,8 @@ class Pin:
             if mode in (Pin.OUT, Pin.OPEN_DRAIN) and 34 <= self.id <= 39:
                 raise ValueError("invalid pin for output")  # GPIO34..39 are input only
             self._mode = mode
+        if pull in (Pin.PULL_UP, Pin.PULL_DOWN) and self._mode == Pin.IN:
+            self._val = 1 if pull == Pin.PULL_UP else 0  # nothing drives it: the pull decides
         if value is not None:
             self.value(value)
         _pins[self.id] = self
