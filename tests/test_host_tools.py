@@ -255,6 +255,23 @@ def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
             assert json.loads(pod.read_file("/config.json"))["raw_capture_s"] == 0
 
 
+def test_capture_mistakes_are_said_before_the_pod_is_armed(tmp_path, capsys):
+    port = str(tmp_path / "no-such-port")  # reaching the pod would be another error
+    out = str(tmp_path / "c.csv")
+    for argv, msg in (
+        (["--seconds", "0", "--out", out], "--seconds: 0 is out of range 1..600"),
+        (["--seconds", "-5", "--out", out], "--seconds: -5 is out of range 1..600"),
+        (["--seconds", "10", "--wait", "-1", "--out", out], "--wait: -1 is not a number of seconds from 0 to 86400"),
+        (["--seconds", "10", "--wait", "nan", "--out", out], "--wait: nan is not a number of seconds"),
+        (["--seconds", "10", "--wait", "inf", "--out", out], "--wait: inf is not a number of seconds"),
+        (["--seconds", "10", "--out", str(tmp_path)], "is a folder (give REC.csv)"),
+        (["--seconds", "10", "--out", str(tmp_path / "nope" / "c.csv")], "does not exist"),
+    ):
+        assert cli.main(["capture", "--port", port] + argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("pod: ") and msg in err and err.count("\n") == 1, (argv, err)
+
+
 def test_capture_by_the_app_itself_downloads_slow_pod(tmp_path, capsys):
     # the real main loop: armed, a run played to the IMU, the session's first 3 s captured
     from podtools import podcsv, simulate

@@ -240,6 +240,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert cli.main(["demo", "--minutes", "0", "--out", str(tmp_path / "demo")]) == 1
     assert capsys.readouterr().err == "pod: --minutes: a session of 2 to 360 minutes (got 0)\n"
     assert not (tmp_path / "demo").exists()  # checked before any pod is started
+    assert cli.main(["evaluate", str(DATA / "gaitmap_walk_left.events.csv")]) == 1
+    assert "only ground-truth files given" in capsys.readouterr().err
     assert cli.main(["demo", "--seed", "-1", "--out", str(tmp_path / "demo")]) == 1
     assert capsys.readouterr().err == "pod: the seed must be a whole number from 0 (got -1)\n"
     # the demo replaces its database, pod image and report: never in someone else's folder

@@ -16,6 +16,7 @@ downloaded yet is never replaced from here: arming again asks for the download f
 """
 
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -69,6 +70,17 @@ def download(pod, out):
     return True
 
 
+def _check_out(out):
+    """PodError now if ``out`` could not be written once the capture is downloaded."""
+    if out.is_dir():
+        raise PodError("--out %s: is a folder (give REC.csv)" % out)
+    parent = out.parent
+    if not parent.is_dir():
+        raise PodError("--out %s: the folder %s does not exist" % (out, parent))
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise PodError("--out %s: not writable" % out)
+
+
 def run(args):
     paths.use_firmware()
     import podconfig
@@ -87,19 +99,27 @@ def run(args):
         raise PodError("give --seconds N (or --download)")
     try:
         podconfig.parse_value("raw_capture_s", str(args.seconds))
-    except ValueError as e:
-        raise PodError("--seconds: %s" % str(e).split(": ", 1)[-1]) from None
-    if args.seconds == 0:
-        raise PodError("--seconds must be at least 1")
+        if args.seconds < 1:
+            raise ValueError("0 is not a capture")
+    except ValueError:
+        hi = next(f for f in podconfig.SCHEMA if f[0] == "raw_capture_s")[4]
+        raise PodError("--seconds: %d is out of range 1..%d" % (args.seconds, hi)) from None
+    wait = args.wait if args.wait is not None else args.seconds + 60
+    if not 0 <= wait <= 86400:  # also refuses nan
+        raise PodError("--wait: %g is not a number of seconds from 0 to 86400" % wait)
+    _check_out(out)  # before the pod is armed, not after the run
     with device.connect(args.port) as pod:
         if capture_size(pod) is not None:
             raise PodError("the pod holds a capture not downloaded yet, which the next one would replace: "
                            "pod capture --download --out REC.csv first")
         set_capture(pod, args.seconds)
-    wait = args.wait if args.wait is not None else args.seconds + 60
     print("capture armed: start running; the pod records %d s of raw IMU when the session starts. "
           "Waiting %.0f s ..." % (args.seconds, wait), flush=True)
-    time.sleep(wait)
+    try:
+        time.sleep(wait)
+    except KeyboardInterrupt:
+        raise PodError("interrupted: the capture stays armed; after the run, pod capture --download --out %s"
+                       % out) from None
     with device.connect(args.port) as pod:
         if not download(pod, out):
             raise PodError("no capture yet (did a session start?); it stays armed: after the run, "

@@ -363,6 +363,9 @@ def run(args):
         if not Path(ev_path).exists():
             raise PodError("%s: no ground truth (%s) beside it" % (path, ev_path.name))
         jobs.append((Path(path).name, rec, podcsv.read_events(ev_path), Path(path)))
+    if args.recordings and not jobs and not args.suite:
+        raise PodError("only ground-truth files given: name the recordings (REC.csv; REC.events.csv is read "
+                       "beside each)")
     if args.suite:
         for item in suite_items(args.suite, args.seed):
             label, rec, events = simulate_item(item)
