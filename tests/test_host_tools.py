@@ -204,6 +204,15 @@ def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):
         assert cli.main(["config", "get", "--port", vp.port]) == 0
         out = capsys.readouterr().out
         assert "not valid" in out and "target_spm               180" in out
+        # a config from newer firmware is not replaced by these tools' defaults
+        newer = json.loads(saved)
+        newer["version"] = 99
+        with device.connect(vp.port) as pod:
+            pod.write_file("/config.json", json.dumps(newer).encode())
+        assert cli.main(["config", "set", "target_spm", "176", "--port", vp.port]) == 1
+        assert "written by newer firmware than these tools know" in capsys.readouterr().err
+        with device.connect(vp.port) as pod:
+            assert json.loads(pod.read_file("/config.json")) == newer
 
 
 CAPTURE = device.POD_PATHS["CAPTURE_PATH"]  # where the app writes its capture

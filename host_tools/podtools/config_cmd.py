@@ -83,6 +83,9 @@ def run(args):
         if args.action == "get":
             print(show(cfg, args.key))
             return 0
+        if problem and "newer than" in problem:  # not ours to replace with the defaults
+            raise PodError("the pod's config was written by newer firmware than these tools know (%s): "
+                           "update the tools, or pod flash this firmware first" % problem)
         try:
             new = podconfig.with_value(cfg, args.key, args.value)
         except ValueError as e:
