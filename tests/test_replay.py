@@ -153,7 +153,7 @@ def test_vigorous_toe_taps_are_not_strides():
             rec, _ = simulate.simulate("tap", seed=seed, rate_hz=rate, duration=120, mount="random")
             steps += len(replay.replay(rec)["steps"])
     assert steps <= 32  # 1 per minute, the target
-    assert steps <= 4  # these seeds: 1 (2 before a rejected swing sent the machine back to idle)
+    assert steps <= 4  # these seeds: 1 (2 before the mid-stride join fixes); lone ones are not gait
 
 
 def test_session_alerts_fire_in_their_episodes():
