@@ -58,9 +58,16 @@ def test_micropython_replay_equals_cpython_on_simulated(tmp_path, scenario, rate
     assert sum(1 for line in cp if line.startswith("S ")) > 10
 
 
-def test_running_suite_meets_the_targets():
-    # All strikes, 2-6 m/s, 150-200 spm, random mountings, 100/200/400 Hz (45 files).
-    o = evaluate.suite_overall("running")
+@pytest.mark.parametrize("suite", [
+    # the grid: all strikes, 2-6 m/s, 150-200 spm, random mountings, 100/200/400 Hz
+    # (45 files)
+    "running",
+    # 5 and 10 % of the samples lost at random, all strikes, 100 to 1000 Hz (30 files; F1
+    # was 0.965 before the jerk was taken by time and against the trend across a hole)
+    "lost",
+])
+def test_running_suites_meet_the_targets(suite):
+    o = evaluate.suite_overall(suite)
     assert o["f1"] >= 0.995
     assert o["ic_median_abs_ms"] <= 10
     assert o["contact_median_abs_ms"] <= 15
@@ -87,18 +94,6 @@ def test_every_footfall_at_1khz_in_a_slow_jog_and_at_100hz(rate, opts):
     s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
     assert s["f1"] == 1.0, s["f1"]
     assert s["ic_median_abs_ms"] <= 10
-
-
-def test_running_with_lost_samples_meets_the_running_targets():
-    # 5 and 10 % of the samples lost at random, all strikes, 100 to 1000 Hz (30 files; F1
-    # was 0.965 before the jerk was taken by time and against the trend across a hole).
-    o = evaluate.suite_overall("lost")
-    assert o["f1"] >= 0.995
-    assert o["ic_median_abs_ms"] <= 10
-    assert o["contact_median_abs_ms"] <= 15
-    assert o["strike_angle_mean_abs_deg"] <= 3
-    assert o["strike_class_accuracy"] >= 0.90
-    assert o["cadence_median_abs_spm"] <= 1
 
 
 @pytest.mark.parametrize("rate", [100, 125, 200])
