@@ -494,7 +494,10 @@ class GaitEngine:
         p = self._period
         n = self._even
         if -(p >> 4) <= dt - p <= p >> 4:
-            n = 1 if n < 0 else n + 1
+            if n < 0:
+                n = 1
+            elif n < _EVEN_MAX:  # (jitter calls this at every sample: the count stays small)
+                n += 1
         elif n > 0:
             n = 0
         else:

@@ -129,6 +129,19 @@ def test_no_steps_while_the_walker_stands():
     assert all(14000000 < t < 34500000 for t in ics), ics
 
 
+def test_jittery_timestamps_keep_the_spacing_count_small():
+    # Real timestamps jitter by a microsecond or two (the x-io walks: 2509/2510/2511 us), so
+    # the interval changes at nearly every sample; the count of evenly spaced samples must
+    # stay bounded (an ever-growing int would become a big int on the ESP32).
+    eng = gait.GaitEngine(period_us=2510)
+    for i in range(5000):
+        eng.update(0, 0, 2048, 0, 0, 0, 2510 + (i % 3) - 1)
+    assert 0 < eng._even <= 32 and eng._period == 2510 and eng._jlag == 2
+    for _ in range(100):  # a new rate, held: adopted after 32 intervals
+        eng.update(0, 0, 2048, 0, 0, 0, 5000)
+    assert eng._period == 5000 and eng._jlag == 1
+
+
 def test_tick_wrap_changes_nothing():
     path = SHARED_DATA + "/gaitmap_walk_right.csv"
     plain = _run(path, 0, limit=4000)
