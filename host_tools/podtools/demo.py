@@ -21,6 +21,8 @@ def add_arguments(p):
 
 
 _MARK = ".pod-demo"  # in a folder the demo made: its files may be replaced by the next demo
+_DEMO_FILES = {"pod.img", "sessions.sqlite", "report.html", "session.csv", "session.events.csv",
+               "trace.jsonl", "partial", "quarantine"}
 
 
 def _made_by_demo(out):
@@ -29,10 +31,6 @@ def _made_by_demo(out):
         return True
     names = {p.name for p in out.iterdir()}
     return "trace.jsonl" in names and names <= _DEMO_FILES
-
-
-_DEMO_FILES = {"pod.img", "sessions.sqlite", "report.html", "session.csv", "session.events.csv",
-               "trace.jsonl", "partial", "quarantine"}
 
 
 def _demo_folder(out):
