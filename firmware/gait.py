@@ -23,7 +23,10 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (toe-up positive) comes from the gait itself: between two quiet moments of the foot the
   toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
   (strike, at most about +30 deg); a burst with no rest before it (the samples began
-  mid-stride) is no evidence. Gyro bias is learned while the foot is still.
+  mid-stride) is no evidence. Gyro bias is learned while the foot is still. The pod clipped
+  on again another way is noticed and the orientation learned afresh: at rest the learned
+  axis is no longer level, or the foot keeps rotating about another axis (2 s more of fast
+  rotation off it than on it; real walks, turns and all, reach 0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
   toe-off TC at the peak toe-down rate -> SWING (toe-up rotation) -> TERMINAL swing, armed
@@ -124,6 +127,7 @@ _EVEN_MAX = const(32)  # evenly spaced samples counted (more than the bend needs
 _LEVEL_US = const(40000)  # memory of the swing's jerk level (the impact thresholds' base)
 _QLEN = const(8)  # event queue length (power of two)
 _AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
+_AXIS_LOST_US = const(2000000)  # 2 s more fast rotation off the axis than on it: relearn
 _RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 500-800
 _CAD_N = const(4)  # cadence over the last 4 strides
 
@@ -208,8 +212,9 @@ class GaitEngine:
         self._mx = 0
         self._my = 0
         self._mz = 0
-        self._axis_n = 0
-        self._axis_us = 0
+        # Its teaching: [fast samples taken, us of them (up to _AXIS_US), us of fast rotation
+        # outside its cone net of inside]. One list, not three attributes (see _hold).
+        self._teach = [0, 0, 0]
         # Stillness blocks for the bias: gyro and accel sums, the previous block's means.
         self._blk_len = 256000 // period_us
         self._reset_block()
@@ -580,6 +585,41 @@ class GaitEngine:
             self._by = my
             self._bz = mz
             self.still = True
+            if self.oriented and self._axis_tilted(ax, ay, az):
+                self._relearn(0)  # at rest: the next burst is seen whole
+
+    @micropython.native
+    def _axis_tilted(self, ax, ay, az):
+        """Standing still, is the learned pitch axis more than 35 deg from horizontal? The
+        foot's own pitch axis is level whether it stands flat or on its toes; one that
+        points that far up or down means the pod was clipped on again, another way."""
+        d = (self._mx * ax + self._my * ay + self._mz * az) >> 13  # counts; |a| ~ 2048 here
+        x = ax >> 3
+        y = ay >> 3
+        z = az >> 3
+        return 3 * ((d >> 3) * (d >> 3)) > x * x + y * y + z * z  # cos > 0.577
+
+    @micropython.native
+    def _relearn(self, seg_n):
+        """Forget the orientation: the next strides teach it again (and their history is
+        processed again once they have, as at the start). ``seg_n``: 0 at rest, else
+        _UNSEEN (the burst under way is not seen whole)."""
+        self.oriented = False
+        teach = self._teach
+        teach[0] = 0
+        teach[1] = 0
+        teach[2] = 0
+        self._mx = 0
+        self._my = 0
+        self._mz = 0
+        self._ax = 0
+        self._ay = 0
+        self._az = 0
+        self._sign_votes = 0
+        self._wb = 0
+        self._prev_ms_ok = False
+        self._rebase()  # the angle, the segment and the stride machine start afresh
+        self._seg_n = seg_n
 
     @micropython.native
     def _learn_axis(self, gx, gy, gz, dt_us):
@@ -595,11 +635,22 @@ class GaitEngine:
         y = gy >> 4
         z = gz >> 4
         dot = (ax >> 4) * x + (ay >> 4) * y + (az >> 4) * z
+        teach = self._teach
         if self._mx or self._my or self._mz:
             # (m . g)^2 >= 0.75 |g|^2, with m the unit axis in Q13 and g at 1/16 scale.
             p = (self._mx * x + self._my * y + self._mz * z) >> 13
             if 4 * p * p < 3 * (x * x + y * y + z * z):
+                # Outside the cone. Real walks turn and roll the foot (15-30 % of the fast
+                # samples, at most 0.8 s more outside than inside); far more means the pod
+                # was clipped on again, turned on the laces: the axis is not the pitch axis.
+                miss = teach[2] + dt_us
+                teach[2] = miss
+                if miss > _AXIS_LOST_US:
+                    self._relearn(_UNSEEN)
                 return
+            if teach[2]:
+                miss = teach[2] - dt_us
+                teach[2] = miss if miss > 0 else 0
         if dot < 0:
             gx = -gx
             gy = -gy
@@ -608,11 +659,12 @@ class GaitEngine:
         self._ax = ax + ((gx - ax) >> 5)
         self._ay = ay + ((gy - ay) >> 5)
         self._az = az + ((gz - az) >> 5)
-        n = self._axis_n + 1
-        self._axis_n = n
-        if self._axis_us < _AXIS_US:
-            self._axis_us += dt_us
-            if self._axis_us >= _AXIS_US:
+        n = (teach[0] + 1) & 0xFFFF  # (only n & 7 matters: it stays a small int)
+        teach[0] = n
+        if teach[1] < _AXIS_US:
+            us = teach[1] + dt_us
+            teach[1] = us
+            if us >= _AXIS_US:
                 self._normalise_axis()
         elif n & 7 == 0:
             self._normalise_axis()
@@ -672,7 +724,7 @@ class GaitEngine:
                 if n < 0:
                     pass  # no rest before it (the samples began, or came back, mid-stride):
                     # half a burst, its push-off perhaps unseen, is no evidence of the sign
-                elif self._axis_us >= _AXIS_US:
+                elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
                         ok = self._vote_history(n + 2)
                     else:

@@ -4,6 +4,7 @@ Accuracy thresholds are on fixed seeds and the shared real recordings (not timin
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from podtools import cli, demo, evaluate, podcsv, replay, simulate
@@ -131,6 +132,25 @@ def test_joining_mid_stride_finds_every_footfall(scenario, seed, rate, opts, pha
     truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["tc_us"] >= t0]
     s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
     assert s["f1"] == 1.0, s["f1"]
+
+
+@pytest.mark.parametrize("k, rate, strike, f1_min", [
+    (2, 200, "rearfoot", 1.0),  # clipped on tilted: the learned axis no longer level at rest
+    (5, 400, "forefoot", 1.0),  # (both lost the whole second run before: F1 0.667)
+    (0, 100, "rearfoot", 0.95),  # turned on the laces: rotation off the axis for 2 s (0.866)
+])
+def test_a_pod_clipped_on_again_another_way_learns_its_orientation_again(k, rate, strike, f1_min):
+    # Two 30 s runs, the pod clipped on differently for the second (a stop to tie a lace).
+    a, truth_a = simulate.simulate("run", seed=900 + k, rate_hz=rate, strike=strike, speed=3.5, cadence=172,
+                                   mount="random", duration=30)
+    b, truth_b = simulate.simulate("run", seed=950 + k, rate_hz=rate, strike=strike, speed=3.5, cadence=172,
+                                   mount="random", duration=30)
+    off = int(a.t_us[-1]) + a.period_us
+    a.t_us = np.concatenate([a.t_us, b.t_us + off])
+    a.imu = np.concatenate([a.imu, b.imu])
+    truth = list(truth_a) + [dict(e, ic_us=e["ic_us"] + off, tc_us=e["tc_us"] + off) for e in truth_b]
+    s = evaluate.score(replay.replay(a), truth, a.duration_s, evaluate.pod_config())
+    assert s["f1"] >= f1_min, s["f1"]
 
 
 def test_standing_fidgeting_tapping_make_no_footfalls():
