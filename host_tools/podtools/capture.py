@@ -102,7 +102,7 @@ def run(args):
         if args.seconds < 1:
             raise ValueError("0 is not a capture")
     except ValueError:
-        hi = next(f for f in podconfig.SCHEMA if f[0] == "raw_capture_s")[4]
+        hi = next(e for e in podconfig.SCHEMA if e[podconfig.NAME] == "raw_capture_s")[podconfig.HI]
         raise PodError("--seconds: %d is out of range 1..%d" % (args.seconds, hi)) from None
     wait = args.wait if args.wait is not None else args.seconds + 60
     if not 0 <= wait <= 86400:  # also refuses nan

@@ -60,8 +60,7 @@ def run(args):
 
     if not 2 <= args.minutes <= 360:
         raise PodError("--minutes: a session of 2 to 360 minutes (got %g)" % args.minutes)
-    if args.seed < 0:
-        raise PodError("the seed must be a whole number from 0 (got %d)" % args.seed)
+    simulate.check_seed(args.seed)  # before any pod is made
     out = _demo_folder(Path(args.out))
     image, db, report = out / "pod.img", out / "sessions.sqlite", out / "report.html"
     for old in (image, db):

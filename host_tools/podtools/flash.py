@@ -171,8 +171,8 @@ def _board_on(pod):
     if not pod.exists(path):
         return None
     sha = pod.sha256(path)
-    for f in sorted(paths.BOARD_DIR.glob("*.py")):
-        if not f.name.startswith("_") and _sha(f) == sha:
+    for f in paths.boards():
+        if _sha(f) == sha:
             return f.stem
     raise PodError("the pod's %s is none of board_configs/ and its version stamp is gone: "
                    "give --board NAME" % path)

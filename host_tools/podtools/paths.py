@@ -12,14 +12,18 @@ FIRMWARE_DIR = ROOT / "firmware"
 BOARD_DIR = ROOT / "board_configs"
 
 
+def boards():
+    """The board configs, board_configs/*.py (not _private modules), sorted."""
+    return sorted(p for p in BOARD_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
 def board_file(name):
     """board_configs/NAME.py (dashes read as underscores); PodError naming the known boards."""
     path = BOARD_DIR / ("%s.py" % name.replace("-", "_"))
     if not path.is_file():
         from .errors import PodError
 
-        known = sorted(p.stem for p in BOARD_DIR.glob("*.py") if not p.name.startswith("_"))
-        raise PodError("unknown board %r (known: %s)" % (name, ", ".join(known)))
+        raise PodError("unknown board %r (known: %s)" % (name, ", ".join(p.stem for p in boards())))
     return path
 
 

@@ -761,6 +761,12 @@ def _scenario_plan(scenario, duration, speed, cadence, strike):
     return plan
 
 
+def check_seed(seed):
+    """PodError unless ``seed`` is one numpy's generator takes."""
+    if not 0 <= seed < 2 ** 63:
+        raise PodError("the seed must be a whole number from 0 (got %d)" % seed)
+
+
 def simulate(scenario, seed=0, rate_hz=200.0, **options):
     """Simulate ``scenario``; returns (podcsv.Recording, truth events: list of dicts).
 
@@ -776,8 +782,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
         raise PodError("unknown simulator option(s): %s" % ", ".join(sorted(unknown)))
     if scenario not in SCENARIOS:
         raise PodError("unknown scenario %r (try: %s)" % (scenario, ", ".join(SCENARIOS)))
-    if not 0 <= seed < 2 ** 63:
-        raise PodError("the seed must be a whole number from 0 (got %d)" % seed)
+    check_seed(seed)
     for name in ("speed", "cadence", "strike"):
         if options.get(name) is not None and name not in _GAIT_OPTIONS.get(scenario, ()):
             raise PodError("--%s does not apply to the %s scenario (%s)" % (name, scenario, SCENARIOS[scenario]))
