@@ -914,7 +914,6 @@ class App:
                 self.hw.log("session closed (%s)" % sessionlog.END_REASONS[reason - 1])
                 self.buz.play(buzzer.SESSION_STOP)
             else:  # no footer: the records written are kept (pod sync reads them as cut off)
-                self.writer = None
                 self._write_failed()
         self.writer = None
         if self.learning:
