@@ -262,3 +262,43 @@ def test_pitch_through_the_gait_cycle(scenario, opts):
         assert rate[tc + 41] > 0
         swing_peak = rate[tc:ic].max()
         assert (550 if run else 280) < swing_peak < (1150 if run else 480)
+
+
+def _laps(seed, duration):
+    """A laps recording (ideal sensor, on the laces) and its scene's heading knots."""
+    from podtools import simulate as sim
+
+    rec, events = simulate("laps", seed=seed, rate_hz=200, duration=duration, ideal=True)
+    scene = sim.Scene(np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0]))
+    sim._build(scene, "laps", duration, {})
+    return rec, events, scene.heading
+
+
+def test_laps_turn_the_foot_round_in_two_steps_it_feels():
+    rec, events, heading = _laps(seed=7, duration=90)
+    # knots: 0, then a hold and a swivel for each turning step; every two steps make 180 deg
+    t, y = np.array(heading.t[1:]), np.array(heading.y[1:])
+    assert len(t) >= 16
+    t, y = t[:len(t) // 4 * 4], y[:len(y) // 4 * 4]  # (the walk may end mid-turn)
+    assert np.allclose(np.abs(y[3::4] - y[0::4]), 180.0)
+    # the sensor feels each swivel: the gyro about the vertical (gravity at the stance
+    # before) integrates to the heading's change
+    g = _accel_g(rec)
+    w = rec.imu[:, 3:].astype(float) / DPS_COUNTS
+    dt = 1 / 200
+    for t0, t1, y0, y1 in zip(t[0::2], t[1::2], y[0::2], y[1::2]):
+        i0, i1 = _at(rec, [t0 * 1e6 - 150_000, t1 * 1e6 + 150_000])
+        up = g[_at(rec, [t0 * 1e6 - 300_000])[0]]
+        up /= np.linalg.norm(up)
+        assert abs(abs(np.sum(w[i0:i1] @ up) * dt) - abs(y1 - y0)) < 0.1 * abs(y1 - y0) + 5
+    # and walks on the new way as it did the old: a straight stride looks the same to the
+    # sensor before the first turn and after it (a foot walking backwards would not)
+    def profile(e0, e1):
+        i0, i1 = _at(rec, [e0["ic_us"], e1["ic_us"]])
+        u = np.linspace(0, 1, 200)
+        return np.concatenate([np.interp(u, np.linspace(0, 1, i1 - i0), g[i0:i1, k]) for k in range(3)])
+
+    before = [profile(a, b) for a, b in zip(events[1:4], events[2:5])]
+    after = [profile(a, b) for a, b in zip(events, events[1:]) if t[3] + 2 < a["ic_us"] / 1e6 < t[4] - 2][:3]
+    assert len(after) == 3
+    assert np.corrcoef(np.mean(before, axis=0), np.mean(after, axis=0))[0, 1] > 0.8  # backwards: -0.27

@@ -54,6 +54,7 @@ SCENARIOS = {
     "fidget": "standing, shifting weight, heel/toe raises, rolls, the odd foot repositioning (no strides)",
     "tap": "foot tapping in bursts, toe taps and heel taps with impacts (no strides)",
     "walk": "walking (default 1.3 m/s, 110 spm, heel strike)",
+    "laps": "walking 10-20 m laps, turning round at each end (steps that swivel the foot, barely pitch it)",
     "run": "running (default 3.5 m/s, 172 spm, rearfoot strike)",
     "rearfoot": "running with a rearfoot strike (8-15 deg toe-up at contact)",
     "midfoot": "running with a midfoot strike (-1..+6 deg)",
@@ -66,7 +67,7 @@ SCENARIOS = {
 
 STRIKES = ("rearfoot", "midfoot", "forefoot", "mixed")
 # the gait options each scenario takes (standing ones take none; a strike scenario sets its own)
-_GAIT_OPTIONS = {"walk": ("speed", "cadence"), "rearfoot": ("speed", "cadence"), "midfoot": ("speed", "cadence"),
+_GAIT_OPTIONS = {"walk": ("speed", "cadence"), "laps": ("speed", "cadence"), "rearfoot": ("speed", "cadence"), "midfoot": ("speed", "cadence"),
                  "forefoot": ("speed", "cadence"), "overstride": ("speed", "cadence"),
                  "run": ("speed", "cadence", "strike"), "cadence_drift": ("speed", "cadence", "strike"),
                  "stop": ("speed", "cadence", "strike"), "session": ("speed", "cadence", "strike")}
@@ -74,7 +75,7 @@ MOUNTS = ("laces", "heel", "random", "upside-down")
 
 # scenario -> default duration (s) of the whole recording
 DEFAULT_DURATION_S = {
-    "stand": 60.0, "fidget": 60.0, "tap": 60.0, "walk": 60.0, "run": 60.0, "rearfoot": 60.0,
+    "stand": 60.0, "fidget": 60.0, "tap": 60.0, "walk": 60.0, "laps": 60.0, "run": 60.0, "rearfoot": 60.0,
     "midfoot": 60.0, "forefoot": 60.0, "overstride": 60.0, "cadence_drift": 120.0, "stop": 180.0,
     "session": 900.0,
 }
@@ -192,6 +193,7 @@ class Scene:
         self.pitch = Knots()          # theta, deg
         self.roll = Knots()           # deg, about the foot's long axis
         self.yaw = Knots()            # deg, about vertical
+        self.heading = None           # deg, Knots once the walker turns round (laps)
         self.pitch.add(0.0, 0.0)
         self.roll.add(0.0, 0.0)
         self.yaw.add(0.0, 0.0)
@@ -309,10 +311,14 @@ class Scene:
         self.x, self.y = x1, y1
 
     # -- gait ----------------------------------------------------------------------------------
-    def gait(self, t0, t1, activity, profile):
+    def gait(self, t0, t1, activity, profile, laps=False):
         """Walk or run from standing at t0 until t1, then stand; ``profile(t)`` gives the
-        nominal (cadence spm, speed m/s, strike mode) at time t."""
+        nominal (cadence spm, speed m/s, strike mode) at time t. ``laps``: turn round every
+        10-20 m (see _turning_steps)."""
         rng = self.rng
+        lap = rng.uniform(10, 20) if laps else math.inf
+        walked = 0.0
+        turns = []                    # this foot's turning steps to come (see _turning_steps)
         run = activity == "run"
         self._settle(t0)
         t0 = self.pitch.t[-1]
@@ -332,6 +338,10 @@ class Scene:
             cad, speed, mode = profile(prev_tc)
             noise = 0.5 * noise + rng.normal(0.0, 0.015 * math.sqrt(0.75))
             p_next = self._stride_params(activity, cad, speed, mode, noise)
+            turn = turns.pop(0) if turns else None     # its toe-off was scaled already
+            if turn:
+                p_next["w_swing"] *= turn[1]
+                p_next["strike"] *= rng.uniform(0.6, 1.0)
             T, C = p_next["T"], p_next["C"]
             swing = T - p["C"]
             ic = prev_tc + swing
@@ -339,6 +349,10 @@ class Scene:
             alpha = -p_next["alpha_n"] * s / p_next["D_ff"] ** 2      # deg/s^2 at IC: slap or heel drop
             self._swing_pitch(prev_tc, ic, phi, w_tc, s, alpha, p_next, run)
             stride_len = speed * T * (1 + rng.normal(0, 0.01))
+            if turn:
+                stride_len *= turn[3]
+                self._turn(prev_tc, ic, turn[0])
+            walked += stride_len
             self._flight(prev_tc, ic, self.x + stride_len, rng.normal(0, 0.005), s, alpha,
                          lift=p_next["lift"], sway=rng.normal(0, 0.015), start_state=tc_state,
                          roll_amp=rng.normal(0, 3.0), yaw_amp=rng.normal(0, 2.5))
@@ -354,11 +368,39 @@ class Scene:
             ho = ic + p_next["f_ho"] * C
             tc = ic + C
             phi = p_next["phi"]
+            if not turns and walked >= lap:
+                turns = self._turning_steps()
+                walked = 0.0
+                lap = rng.uniform(10, 20)
+            if turns:
+                phi *= turns[0][2]                     # the push-off into a turning step
             w_tc = p_next["kappa"] * abs(phi) / (tc - ho)
             self.pitch.add(ho, 0.0)
             self.pitch.add(tc, phi, -w_tc, 0.0)
             tc_state = self._toe_state(tc, phi, w_tc)
             prev_tc, p = tc, p_next
+
+    def _turning_steps(self):
+        """Turning round (180 deg) takes this foot two steps that swivel it in the air, the
+        second barely pitching it: it is lifted nearly flat and set down a little way on (a
+        real walk's: 25 deg toe-up at 140 deg/s, against 90 deg and 370 deg/s in a straight
+        stride). Each is (yaw change deg, and scales of the swing's toe-up rate, the toe-off
+        angle and the stride length)."""
+        rng = self.rng
+        first = rng.uniform(60, 110)
+        side = rng.choice([-1.0, 1.0])
+        return [(side * first, rng.uniform(0.45, 0.7), rng.uniform(0.45, 0.7), rng.uniform(0.4, 0.7)),
+                (side * (180 - first), rng.uniform(0.35, 0.55), rng.uniform(0.15, 0.35), rng.uniform(0.15, 0.35))]
+
+    def _turn(self, t0, t1, dyaw):
+        """The foot swivels by ``dyaw`` deg between t0 and t1 (in the air): its heading turns,
+        and the way it walks on with it (the path is the heading's, see render)."""
+        if self.heading is None:
+            self.heading = Knots()
+            self.heading.add(0.0, 0.0)
+        h = self.heading.y[-1]
+        self.heading.add(t0, h)
+        self.heading.add(t1, h + dyaw)
 
     def _toe_state(self, tc, phi, w_tc):
         """Heel state at toe-off: rocking about the metatarsal heads, rate -w_tc, no angular accel."""
@@ -483,6 +525,16 @@ class Scene:
         a = np.stack([ax, np.zeros(n), az], axis=1)
         del vx, vz
         self._render_flights(ts, p, a, (ro, dro, ddro), (ya, dya, ddya))
+        if self.heading is not None:
+            # Turned round: the foot points, and the path runs, along the heading. (The path is
+            # laid out straight and turned with the heading, which leaves out the small
+            # centripetal terms of a foot swivelling while it moves: turning steps are short.)
+            hd, dhd, ddhd = (x * RAD for x in self.heading.evaluate(ts))
+            ya += hd
+            dya += dhd
+            ddya += ddhd
+            c, s = np.cos(hd), np.sin(hd)
+            a[:, 0], a[:, 1] = c * a[:, 0] - s * a[:, 1], s * a[:, 0] + c * a[:, 1]
 
         # orientation R = Rz(yaw) Ry(beta) Rx(roll), beta = -theta (toe-up positive)
         be, dbe, ddbe = -th, -dth, -ddth
@@ -713,9 +765,9 @@ def _scenario_plan(scenario, duration, speed, cadence, strike):
     gait_end = duration - END_STILL_S
     plan.append(("stand", 0.0, START_STILL_S, None))
     t = START_STILL_S
-    if scenario == "walk":
+    if scenario in ("walk", "laps"):
         profile = _run_profile(cadence or 110.0, speed or 1.3, "rearfoot")
-        plan.append(("walk", t, gait_end, profile))
+        plan.append((scenario, t, gait_end, profile))
     elif scenario in ("run", "rearfoot", "midfoot", "forefoot", "overstride"):
         mode = {"run": strike or "rearfoot", "overstride": "overstride"}.get(scenario, scenario)
         default_speed = 3.0 if scenario == "overstride" else 3.5
@@ -796,7 +848,7 @@ def simulate(scenario, seed=0, rate_hz=200.0, **options):
     ideal = bool(options.get("ideal", False))
     rate_hz = float(rate_hz)
     _check_range("rate", rate_hz, *RATE_RANGE, "Hz")
-    if scenario == "walk":
+    if scenario in ("walk", "laps"):
         _check_range("walking speed", speed, *WALK_SPEED_RANGE, "m/s")
         _check_range("walking cadence", cadence, *WALK_CADENCE_RANGE, "spm")
     else:
@@ -856,7 +908,9 @@ def _build(scene, scenario, duration, options):
         t0 = max(t0, scene.pitch.t[-1])
         if t1 - t0 < 0.5:
             continue
-        if kind in ("walk", "run"):
+        if kind == "laps":
+            scene.gait(t0, t1, "walk", profile, laps=True)
+        elif kind in ("walk", "run"):
             scene.gait(t0, t1, kind, profile)
         else:
             scene.still(t0, t1, kind)
