@@ -45,10 +45,14 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
 * A swing counts as a stride only if the foot really swung (peak toe-up rate and pitch
-  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls. And a
-  bout's first footfall goes out only once a second one follows within 2.5 s (with its
-  own time, and the events in between): a lone stride, a shuffle or a stray tap, is not
-  gait and is dropped.
+  excursion) and stayed up for at least 150 ms: taps and fidgets are not footfalls. A
+  turning step swivels the foot in the air and pitches it less: with 150 ms of fast
+  rotation about the vertical (off the pitch axis, about gravity as it was at foot-flat)
+  since the foot was flat, a 15 deg excursion will do. Real straight strides reach 80 ms;
+  taps, and the pitch of a pod clipped on again, turn about a level axis. And a bout's
+  first footfall goes out only once a second one follows within 2.5 s (with its own
+  time, and the events in between): a lone stride, a shuffle or a stray tap, is not gait
+  and is dropped.
   Activity: duty factor contact/stride (running has a flight phase) separates running
   from walking; no strides means idle.
 """
@@ -96,6 +100,8 @@ _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the revers
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _FLAT_LOCK = const(40000)  # 40 deg toe-down from foot-flat: the heel is up, no new foot-flat
 _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
+_TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
+_TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
 _BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing is smooth)
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
@@ -213,8 +219,10 @@ class GaitEngine:
         self._my = 0
         self._mz = 0
         # Its teaching: [fast samples taken, us of them (up to _AXIS_US), us of fast rotation
-        # outside its cone net of inside]. One list, not three attributes (see _hold).
-        self._teach = [0, 0, 0]
+        # outside its cone net of inside]; then a turning step's: [us of fast rotation about
+        # the vertical since the foot was last flat, that vertical (accel >> 6 then)]. One
+        # list, not seven attributes (see _hold).
+        self._teach = [0, 0, 0, 0, 0, 0, 0]
         # Stillness blocks for the bias: gyro and accel sums, the previous block's means.
         self._blk_len = 256000 // period_us
         self._reset_block()
@@ -585,6 +593,7 @@ class GaitEngine:
             self._by = my
             self._bz = mz
             self.still = True
+            self._flat_turn(ax, ay, az)
             if self.oriented and self._axis_tilted(ax, ay, az):
                 self._relearn(0)  # at rest: the next burst is seen whole
 
@@ -609,6 +618,7 @@ class GaitEngine:
         teach[0] = 0
         teach[1] = 0
         teach[2] = 0
+        teach[3] = 0
         self._mx = 0
         self._my = 0
         self._mz = 0
@@ -645,6 +655,14 @@ class GaitEngine:
                 # was clipped on again, turned on the laces: the axis is not the pitch axis.
                 miss = teach[2] + dt_us
                 teach[2] = miss
+                if teach[3] < _TURN_US:
+                    # Within 45 deg of the vertical (as it was at foot-flat): the foot swivels.
+                    x = gx >> 6
+                    y = gy >> 6
+                    z = gz >> 6
+                    p = (teach[4] * x + teach[5] * y + teach[6] * z) >> 5  # 1 g >> 6 = 32
+                    if p * p > (x * x + y * y + z * z) >> 1:
+                        teach[3] += dt_us
                 if miss > _AXIS_LOST_US:
                     self._relearn(_UNSEEN)
                 return
@@ -869,6 +887,18 @@ class GaitEngine:
             self._start_swing()
         elif self._push_min and ticks_diff(self.now, self._push_t) > _PUSH_STALE:
             self._push_min = 0
+        if e < _E_QUIET:
+            self._teach[3] = 0  # the foot is still: a turning step starts afresh
+
+    @micropython.native
+    def _flat_turn(self, ax, ay, az):
+        """The foot is flat, or standing still: a turning step is counted from here, about
+        the vertical as the accelerometer shows it now."""
+        teach = self._teach
+        teach[3] = 0
+        teach[4] = ax >> 6
+        teach[5] = ay >> 6
+        teach[6] = az >> 6
 
     @micropython.native
     def _start_swing(self):
@@ -888,7 +918,7 @@ class GaitEngine:
             self._ang_min = ang
         if w > self._w_peak:
             self._w_peak = w
-        elif self._w_peak > _W_PEAK_MIN and w < (self._w_peak >> 1):
+        elif (self._w_peak > _W_PEAK_MIN or self._teach[3] >= _TURN_US) and w < (self._w_peak >> 1):
             self._state = _S_TERMINAL
             self._ang_max = ang
             self._zc_ok = False
@@ -1046,8 +1076,15 @@ class GaitEngine:
     def _contact(self, ic_t, ic_ang):
         """Initial contact at ``ic_t``: publish it if it ends a real stride."""
         excursion = self._ang_max - self._ang_min
-        valid = (self._w_peak > _W_PEAK_MIN and excursion > _EXCURSION_MIN
-                 and ticks_diff(ic_t, self._t_state) >= _MIN_SWING)
+        teach = self._teach
+        if teach[3] >= _TURN_US:
+            # A turning step (the foot pivoted while it was up) pitches the foot less.
+            valid = excursion > _TURN_EXCURSION
+        else:
+            valid = self._w_peak > _W_PEAK_MIN and excursion > _EXCURSION_MIN
+        teach[3] = 0
+        if ticks_diff(ic_t, self._t_state) < _MIN_SWING:
+            valid = False
         self._state = _S_STANCE
         self._t_state = ic_t
         self._impact_t = self.now
@@ -1118,6 +1155,7 @@ class GaitEngine:
                 self._ms_t = now
                 self._ms_ok = True
                 self._push_min = 0
+                self._flat_turn(ax, ay, az)
         if self._ms_ok:
             # Push-off: the toe-down rate peaks at toe-off, then the swing turns it toe-up.
             if w < self._push_min:

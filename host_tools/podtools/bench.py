@@ -6,8 +6,8 @@
 * heap taken by the firmware's code (from .mpy files, and in place from a ROMFS image) and
   by the engine's and the pipeline's state, on this 64-bit unix port (the ESP32 is 32-bit:
   roughly half); the whole-firmware hour inside a 64 KB heap is tests/test_firmware_hour.py;
-* accuracy on the simulated running suites (with and without lost samples), the idle
-  suite and the real walks.
+* accuracy on the simulated running suites (with and without lost samples), the walking
+  suite (turns too), the idle suite and the real walks.
 """
 
 import subprocess
@@ -63,7 +63,7 @@ def _memory(tmp):
 def _accuracy():
     cfg = evaluate.pod_config()
     rows = []
-    for suite in ("running", "lost", "idle", "session"):
+    for suite in ("running", "lost", "walking", "idle", "session"):
         rows.append((suite, evaluate.suite_overall(suite, 1, cfg)))
     for name in ("gaitmap_walk_left", "gaitmap_walk_right"):
         data = paths.ROOT.parent / "shared" / "data"

@@ -279,6 +279,21 @@ def _suite_lost(seed):
     return items
 
 
+def _suite_walking(seed):
+    """Walking straight, and in 10-20 m laps that turn round at each end (turning steps that
+    swivel the foot and barely pitch it), at any pace, 100 to 400 Hz, random mountings."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for rate in (100, 200, 400):
+        for scenario in ("walk", "laps", "laps"):
+            s = int(rng.integers(1 << 30))
+            speed = round(float(rng.uniform(1.0, 1.6)), 2)
+            cadence = int(rng.integers(95, 126))
+            items.append((scenario, s, rate, dict(speed=speed, cadence=cadence, mount="random",
+                                                  duration=60 if scenario == "walk" else 90)))
+    return items
+
+
 def _suite_idle(seed):
     return [(sc, seed + i, rate, dict(duration=60)) for i, sc in enumerate(("stand", "fidget", "tap"))
             for rate in (100, 200, 400)]
@@ -288,7 +303,8 @@ def _suite_session(seed):
     return [("session", seed, 200, dict(duration=300))]
 
 
-SUITES = {"running": _suite_running, "lost": _suite_lost, "idle": _suite_idle, "session": _suite_session}
+SUITES = {"running": _suite_running, "lost": _suite_lost, "walking": _suite_walking, "idle": _suite_idle,
+          "session": _suite_session}
 
 
 def suite_items(name, seed):
