@@ -67,8 +67,8 @@ SCENARIOS = {
 
 STRIKES = ("rearfoot", "midfoot", "forefoot", "mixed")
 # the gait options each scenario takes (standing ones take none; a strike scenario sets its own)
-_GAIT_OPTIONS = {"walk": ("speed", "cadence"), "laps": ("speed", "cadence"), "rearfoot": ("speed", "cadence"), "midfoot": ("speed", "cadence"),
-                 "forefoot": ("speed", "cadence"), "overstride": ("speed", "cadence"),
+_GAIT_OPTIONS = {"walk": ("speed", "cadence"), "laps": ("speed", "cadence"), "rearfoot": ("speed", "cadence"),
+                 "midfoot": ("speed", "cadence"), "forefoot": ("speed", "cadence"), "overstride": ("speed", "cadence"),
                  "run": ("speed", "cadence", "strike"), "cadence_drift": ("speed", "cadence", "strike"),
                  "stop": ("speed", "cadence", "strike"), "session": ("speed", "cadence", "strike")}
 MOUNTS = ("laces", "heel", "random", "upside-down")
