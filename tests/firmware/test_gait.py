@@ -239,3 +239,17 @@ def test_engine_allocates_nothing_per_sample():
     _feed_all(eng, t, imu, dts, alloc)
     assert alloc[0] == 0, alloc
     assert eng.steps >= 30
+    # The same for the gaitmap walk's turn: a turning step takes its own branches.
+    t, imu = read_recording(SHARED_DATA + "/gaitmap_walk_left.csv")
+    dts = array("i", [4883] * len(t))
+    for i in range(1, len(t)):
+        dts[i] = t[i] - t[i - 1]
+    eng = gait.GaitEngine(period_us=4883)
+    alloc = [-1]
+    micropython.heap_lock()
+    try:
+        _feed_all(eng, t, imu, dts, alloc)
+    finally:
+        micropython.heap_unlock()
+    assert alloc[0] == 0, alloc
+    assert eng.steps >= 29  # the turning step at 18.43 s among them
