@@ -340,7 +340,7 @@ class Scene:
             p_next = self._stride_params(activity, cad, speed, mode, noise)
             turn = turns.pop(0) if turns else None     # its toe-off was scaled already
             if turn:
-                p_next["w_swing"] *= turn[1]
+                p_next["w_swing"] *= turn["swing"]
                 p_next["strike"] *= rng.uniform(0.6, 1.0)
             T, C = p_next["T"], p_next["C"]
             swing = T - p["C"]
@@ -350,8 +350,8 @@ class Scene:
             self._swing_pitch(prev_tc, ic, phi, w_tc, s, alpha, p_next, run)
             stride_len = speed * T * (1 + rng.normal(0, 0.01))
             if turn:
-                stride_len *= turn[3]
-                self._turn(prev_tc, ic, turn[0])
+                stride_len *= turn["length"]
+                self._turn(prev_tc, ic, turn["yaw"])
             walked += stride_len
             self._flight(prev_tc, ic, self.x + stride_len, rng.normal(0, 0.005), s, alpha,
                          lift=p_next["lift"], sway=rng.normal(0, 0.015), start_state=tc_state,
@@ -373,7 +373,7 @@ class Scene:
                 walked = 0.0
                 lap = rng.uniform(10, 20)
             if turns:
-                phi *= turns[0][2]                     # the push-off into a turning step
+                phi *= turns[0]["toe_off"]             # the push-off into a turning step
             w_tc = p_next["kappa"] * abs(phi) / (tc - ho)
             self.pitch.add(ho, 0.0)
             self.pitch.add(tc, phi, -w_tc, 0.0)
@@ -384,13 +384,15 @@ class Scene:
         """Turning round (180 deg) takes this foot two steps that swivel it in the air, the
         second barely pitching it: it is lifted nearly flat and set down a little way on (a
         real walk's: 25 deg toe-up at 140 deg/s, against 90 deg and 370 deg/s in a straight
-        stride). Each is (yaw change deg, and scales of the swing's toe-up rate, the toe-off
-        angle and the stride length)."""
+        stride). Each gives its yaw change (deg) and scales of a straight stride's swing
+        toe-up rate, toe-off angle and length."""
         rng = self.rng
         first = rng.uniform(60, 110)
         side = rng.choice([-1.0, 1.0])
-        return [(side * first, rng.uniform(0.45, 0.7), rng.uniform(0.45, 0.7), rng.uniform(0.4, 0.7)),
-                (side * (180 - first), rng.uniform(0.35, 0.55), rng.uniform(0.15, 0.35), rng.uniform(0.15, 0.35))]
+        return [dict(yaw=side * first, swing=rng.uniform(0.45, 0.7), toe_off=rng.uniform(0.45, 0.7),
+                     length=rng.uniform(0.4, 0.7)),
+                dict(yaw=side * (180 - first), swing=rng.uniform(0.35, 0.55), toe_off=rng.uniform(0.15, 0.35),
+                     length=rng.uniform(0.15, 0.35))]
 
     def _turn(self, t0, t1, dyaw):
         """The foot swivels by ``dyaw`` deg between t0 and t1 (in the air): its heading turns,
