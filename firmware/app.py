@@ -149,7 +149,7 @@ class Hardware:
     make_rmt        (carrier_hz) -> that RMT, built once the config's buzzer_hz is known
     button          Pin, active low (a long press starts/stops a session), or None
     led             Pin, or None; led_active_low for boards that sink it
-    adc             ADC on the battery divider (read_uv), or None; battery_divider: V_bat / V_adc
+    adc             ADC on the battery divider (read_uv), or None; battery_divider: V_bat / V_adc (int or float)
     rtc             RTC (datetime()), or None
     make_wdt        (timeout_ms) -> an object with feed(); None: no watchdog
     ticks_us/ticks_ms   clocks on the 2**30 wrap (compat's by default)
@@ -942,7 +942,7 @@ class App:
         if hw.adc is None:
             return
         try:
-            mv = hw.adc.read_uv() * hw.battery_divider // 1000
+            mv = int(hw.adc.read_uv() * hw.battery_divider) // 1000  # the divider may be a float
         except (OSError, ValueError):
             return
         self.battery_mv = mv
@@ -1027,19 +1027,8 @@ class App:
 
     def _drain_buzzer(self):
         """Play the queued patterns to the end (before deep sleep), feeding the watchdog."""
-        buz = self.buz
         self.met.stop()
-        for _ in range(1000):  # a pattern has at most a few dozen phases
-            now = self._us()
-            buz.service(now)
-            if self.wdt is not None:
-                self.wdt.feed()
-            dl = buz.next_deadline(now)
-            if not buz.busy or dl is None:
-                return
-            d = ticks_diff(dl, now)
-            if d > 0:
-                self.hw.sleep_us(d)
+        self.buz.drain(self._us, self.hw.sleep_us, None if self.wdt is None else self.wdt.feed)
 
     def _deep_sleep(self):
         """Standby until the foot moves: the MPU6050's motion interrupt wakes the ESP32."""

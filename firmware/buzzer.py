@@ -27,6 +27,7 @@ then silence for ``off_ms`` (0 goes straight to the next step). The piezo is dri
     SENSOR_FAULT     five rapid high beeps (40 ms on, 40 ms off)
     CONFIG_FALLBACK  high-low warble twice: settings were reset to defaults
     FLASH_FULL       a long high tone falling to a longer low one: not recording
+    BOOT_FAULT       two long low drones (2 kHz, 1 s each): the pod cannot start
 
 Precedence: an alert pattern plays whole; metronome clicks that fall inside it are skipped
 (counted in ``skipped``), and a pattern waits for a click that is sounding to end.
@@ -71,11 +72,13 @@ LOW_BATTERY = ((2000, 300, 300), (2000, 300, 300), (2000, 300, 0))
 SENSOR_FAULT = ((3500, 40, 40), (3500, 40, 40), (3500, 40, 40), (3500, 40, 40), (3500, 40, 0))
 CONFIG_FALLBACK = ((3200, 120, 40), (2200, 120, 40), (3200, 120, 40), (2200, 120, 0))
 FLASH_FULL = ((3000, 400, 100), (2000, 700, 0))
+BOOT_FAULT = ((2000, 1000, 300), (2000, 1000, 0))
 
 PATTERNS = {
     "click": CLICK, "low_cadence": LOW_CADENCE, "overstride": OVERSTRIDE,
     "session_start": SESSION_START, "session_stop": SESSION_STOP, "low_battery": LOW_BATTERY,
     "sensor_fault": SENSOR_FAULT, "config_fallback": CONFIG_FALLBACK, "flash_full": FLASH_FULL,
+    "boot_fault": BOOT_FAULT,
 }
 
 DUTY_ON = const(32768)  # 50 % square wave
@@ -345,6 +348,22 @@ class Buzzer:
         if best is None:
             return None
         return ticks_add(now, best if best > 0 else 0)
+
+    def drain(self, ticks_us, sleep_us, feed=None):
+        """Play what is queued to the end, blocking: for when no loop will call ``service``
+        (before deep sleep, a failed boot). ``feed`` (a watchdog's) runs at every phase.
+        Stop the metronome first, or this returns only once the queue is empty."""
+        for _ in range(1000):  # a pattern has at most a few dozen phases
+            now = ticks_us()
+            self.service(now)
+            if feed is not None:
+                feed()
+            dl = self.next_deadline(now)
+            if not self.busy or dl is None:
+                return
+            d = ticks_diff(dl, now)
+            if d > 0:
+                sleep_us(d)
 
     def deinit(self):
         self.stop()

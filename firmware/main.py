@@ -7,7 +7,12 @@ Board selection: ``/board.py`` on the pod's flash is the board file, a copy of o
 ``board_configs/*.py`` made by ``pod flash --board NAME`` (``mpremote cp
 board_configs/lolin_d32.py :board.py`` by hand). Without it the pod uses
 ``esp32_devkitc.py`` if that is on the flash, and says so; with neither it does not guess
-pins: it says what to do on the console and stays at the REPL.
+pins: it says what to do on the console and stays at the REPL. A board file that does not
+fit the board (a missing setting, a pin that cannot do its job, such as an LED on GPIO35,
+which is input only) stops the boot too: one console line names the setting, the buzzer
+sounds BOOT_FAULT if it can, and the pod stays at the REPL, where ``pod flash`` can mend it
+(a reset would only fail again). A failure later in the app's boot sounds BOOT_FAULT and
+resets, as a fault that passes (a brown-out, the flash) may not recur.
 
 Board constants used (see board_configs/): NAME, I2C_ID, I2C_SCL, I2C_SDA, I2C_FREQ,
 IMU_ADDR, IMU_INT_PIN, BUZZER_PIN, BUZZER_PIN_B (optional second piezo pin: the clicks
@@ -21,9 +26,12 @@ if hasattr(micropython, "alloc_emergency_exception_buf"):  # not in the unix por
     micropython.alloc_emergency_exception_buf(100)  # before anything can fail in an IRQ
 
 import os  # noqa: E402
+import time  # noqa: E402
 
 import app  # noqa: E402
+import buzzer  # noqa: E402
 import machine  # noqa: E402
+from compat import ticks_us  # noqa: E402
 
 try:
     import esp32
@@ -48,12 +56,32 @@ def load_board():
         return None
 
 
-def build(board):
-    """An app.Hardware with the machine objects of ``board``."""
+class BoardError(Exception):
+    """The board file does not fit the board: a setting is missing or a pin cannot do its job."""
+
+
+def _part(setting, make):
+    """``make()``, or a BoardError naming the board setting that failed."""
+    try:
+        return make()
+    except Exception as e:  # noqa: BLE001 - a typo, a missing name, a pin that cannot do this
+        raise BoardError("%s: %s: %s" % (setting, type(e).__name__, e)) from e
+
+
+def _positive(x):
+    if not isinstance(x, (int, float)) or x <= 0:
+        raise ValueError("%r is not a number above 0" % (x,))
+    return x
+
+
+def build(board, hw):
+    """Fill ``hw`` (an app.Hardware) with the machine objects of ``board``.
+
+    The buzzer comes first, so that whatever fails later can still be signalled."""
     Pin = machine.Pin
     get = getattr
-    hw = app.Hardware()
     hw.board_name = get(board, "NAME", "?")
+    hw.pwm = _part("BUZZER_PIN", lambda: machine.PWM(Pin(board.BUZZER_PIN), freq=2700, duty_u16=0))
 
     def make_i2c():
         return machine.I2C(board.I2C_ID, scl=Pin(board.I2C_SCL), sda=Pin(board.I2C_SDA), freq=board.I2C_FREQ)
@@ -62,12 +90,11 @@ def build(board):
         return Pin(board.I2C_SCL), Pin(board.I2C_SDA)
 
     hw.make_i2c = make_i2c
-    hw.i2c = make_i2c()
+    hw.i2c = _part("I2C_ID, I2C_SCL, I2C_SDA, I2C_FREQ", make_i2c)
     hw.bus_pins = bus_pins
-    hw.imu_addr = board.IMU_ADDR
-    if board.IMU_INT_PIN is not None:
-        hw.imu_int = Pin(board.IMU_INT_PIN, Pin.IN)
-    hw.pwm = machine.PWM(Pin(board.BUZZER_PIN), freq=2700, duty_u16=0)
+    hw.imu_addr = _part("IMU_ADDR", lambda: board.IMU_ADDR)
+    if _part("IMU_INT_PIN", lambda: board.IMU_INT_PIN) is not None:
+        hw.imu_int = _part("IMU_INT_PIN", lambda: Pin(board.IMU_INT_PIN, Pin.IN))
     pin_b = get(board, "BUZZER_PIN_B", None)
     if pin_b is not None and esp32 is not None:
         # The piezo between BUZZER_PIN (PWM, idle low) and BUZZER_PIN_B (RMT): hardware-timed
@@ -77,16 +104,19 @@ def build(board):
                              tx_carrier=(carrier_hz, 50, 1), idle_level=0)
 
         hw.make_rmt = make_rmt
-    if board.BUTTON_PIN is not None:
-        hw.button = Pin(board.BUTTON_PIN, Pin.IN, Pin.PULL_UP)
-    if board.LED_PIN is not None:
-        hw.led = Pin(board.LED_PIN, Pin.OUT)
+    if _part("BUTTON_PIN", lambda: board.BUTTON_PIN) is not None:
+        hw.button = _part("BUTTON_PIN", lambda: Pin(board.BUTTON_PIN, Pin.IN, Pin.PULL_UP))
+    if _part("LED_PIN", lambda: board.LED_PIN) is not None:
+        hw.led = _part("LED_PIN", lambda: Pin(board.LED_PIN, Pin.OUT))
         hw.led_active_low = get(board, "LED_ACTIVE_LOW", False)
-    if board.BATTERY_ADC_PIN is not None:
-        adc = machine.ADC(Pin(board.BATTERY_ADC_PIN))
-        adc.atten(machine.ADC.ATTN_11DB)  # full scale ~3.1 V: V_bat / 2 of a LiPo fits
-        hw.adc = adc
-        hw.battery_divider = board.BATTERY_DIVIDER
+    if _part("BATTERY_ADC_PIN", lambda: board.BATTERY_ADC_PIN) is not None:
+        def make_adc():
+            adc = machine.ADC(Pin(board.BATTERY_ADC_PIN))
+            adc.atten(machine.ADC.ATTN_11DB)  # full scale ~3.1 V: V_bat / 2 of a LiPo fits
+            return adc
+
+        hw.adc = _part("BATTERY_ADC_PIN", make_adc)
+        hw.battery_divider = _part("BATTERY_DIVIDER", lambda: _positive(board.BATTERY_DIVIDER))
     hw.rtc = machine.RTC()
 
     def make_wdt(timeout_ms):
@@ -112,22 +142,41 @@ def build(board):
     return hw
 
 
+def fault_tone(pwm):
+    """Sound BOOT_FAULT and wait for it to end; nothing if there is no buzzer to sound."""
+    if pwm is None:
+        return
+    try:
+        buz = buzzer.Buzzer(pwm)
+        buz.play(buzzer.BOOT_FAULT)
+        buz.drain(ticks_us, time.sleep_us)
+    except Exception as e:  # noqa: BLE001 - the buzzer may be what is broken
+        print("main: no fault tone (%s)" % (e,))
+
+
 def main():
     board = load_board()
     if board is None:
         print("main: no board file on the flash: run pod flash --board NAME (see board_configs/)")
         return
-    hw = build(board)
+    hw = app.Hardware()
+    try:
+        build(board, hw)
+    except BoardError as e:
+        # Resetting would fail the same way: stay at the REPL, where pod flash can mend it.
+        print("main: the board file does not fit this board: %s; fix it and run pod flash --board NAME" % e)
+        fault_tone(hw.pwm)
+        return
     print("pod firmware %s on %s" % (app.FIRMWARE_VERSION, hw.board_name))
     try:
         app.App(hw).run()
     except Exception as e:  # noqa: BLE001 - only a failure at boot gets here (the loop catches its own)
         import sys
-        import time
 
         sys.print_exception(e)
         print("main: boot failed; resetting in 5 s (Ctrl-C for the REPL)")
-        time.sleep(5)
+        fault_tone(hw.pwm)
+        time.sleep(3)
         machine.reset()
 
 

@@ -122,6 +122,46 @@ def test_firmware_without_a_board_file_says_what_to_do_and_stays_at_the_repl():
         assert pod.boots == 2  # the first power-on and the reset: nothing reset again
 
 
+def test_a_board_file_that_does_not_fit_names_the_setting_sounds_the_fault_and_stays_at_the_repl(tmp_path):
+    # A classic wiring mistake: the LED on GPIO35, which the ESP32 can only read.
+    root = Path(__file__).resolve().parents[1]
+    board = tmp_path / "board.py"
+    board.write_text((root / "board_configs" / "lolin_d32.py").read_text().replace("LED_PIN = 5", "LED_PIN = 35"))
+    with VirtualPod(speed=1) as pod:
+        mpr(pod, "cp", *[str(p) for p in sorted((root / "firmware").glob("*.py"))], str(board), ":")
+        mpr(pod, "reset")
+        pod.wait_output("the board file does not fit this board: LED_PIN: ValueError: invalid pin for output")
+        pod.wait_for(lambda ev: any(e["ev"] == "main_done" and e["boot"] == 1 for e in ev), timeout=20)
+        tones = [e for e in pod.trace_events("buzz") if e["boot"] == 1]
+        assert mpr(pod, "exec", "print(1 + 1)").strip() == "2"  # the REPL answers
+        assert pod.boots == 2  # no reset loop
+    # BOOT_FAULT, whole: two 1 s tones at 2 kHz, 0.3 s apart
+    on = [e for e in tones if e["on"] == 1]
+    off = [e for e in tones if e["on"] == 0]
+    assert [e["hz"] for e in on] == [2000, 2000] and len(off) == 2
+    assert [round((b["w"] - a["w"]) / 1e5) for a, b in zip(tones, tones[1:])] == [10, 3, 10]
+
+
+def test_a_failure_in_the_apps_boot_sounds_the_fault_then_resets(tmp_path):
+    # Whatever fails there (here a planted bug) may pass at the next boot, so the pod resets.
+    root = Path(__file__).resolve().parents[1]
+    bad_app = tmp_path / "app.py"
+    bad_app.write_text((root / "firmware" / "app.py").read_text()
+                       + "\n\ndef _broken(self):\n    raise RuntimeError('planted')\n\n\nApp.boot = _broken\n")
+    board = tmp_path / "board.py"
+    board.write_text((root / "board_configs" / "lolin_d32.py").read_text())
+    files = [str(p) for p in sorted((root / "firmware").glob("*.py")) if p.name != "app.py"]
+    with VirtualPod(speed=20) as pod:
+        mpr(pod, "cp", *files, str(bad_app), str(board), ":")
+        mpr(pod, "reset")
+        pod.wait_for(lambda ev: any(e["ev"] == "boot" and e["boot"] == 3 for e in ev), timeout=30)
+        assert pod.output.count(b"main: boot failed; resetting in 5 s") >= 2
+        events = [e for e in pod.trace_events() if e["ev"] in ("boot", "buzz") and e["boot"] in (1, 2)]
+    kinds = [(e["ev"], e.get("on"), e.get("hz")) for e in events]
+    fault = [("buzz", 1, 2000), ("buzz", 0, 2000), ("buzz", 1, 2000), ("buzz", 0, 2000)]
+    assert kinds == [("boot", None, None)] + fault + [("boot", None, None)] + fault
+
+
 def test_bytes_written_just_before_the_port_closes_still_arrive():
     # A client that writes and closes at once (as pod tools do with their closing Ctrl-B and
     # Ctrl-D) reaches the pod as over a UART: the relay used to drop input that came with

@@ -78,6 +78,30 @@ def test_patterns_keep_their_timing_with_loop_latency():
             assert f == wf and 0 <= a - wa <= 1500 and 0 <= b - wb <= 1500, (name, a, wa, b, wb)
 
 
+def test_drain_plays_the_queue_to_the_end_and_feeds_at_every_phase():
+    clock = FakeClock(NEAR_WRAP)
+    pwm = FakePWM(clock)
+    buz = bz.Buzzer(pwm)
+    buz.play(bz.BOOT_FAULT)
+    buz.play(bz.CLICK)
+    fed = [0]
+
+    def sleep_us(us):
+        clock.now = ticks_add(clock.now, us + 300)  # every wake-up 0.3 ms late
+
+    def feed():
+        fed[0] += 1
+
+    buz.drain(lambda: clock.now, sleep_us, feed)
+    assert not buz.busy and pwm.duty_u16() == 0
+    got = [(ticks_diff(a, NEAR_WRAP), ticks_diff(b, NEAR_WRAP), f) for a, b, f in pwm.tones()]
+    want = _expected(bz.BOOT_FAULT + bz.CLICK)
+    assert [f for _, _, f in got] == [f for _, _, f in want]
+    for (a, b, _), (wa, wb, _) in zip(got, want):
+        assert 0 <= a - wa <= 600 and 0 <= b - wb <= 600  # the lateness does not build up
+    assert fed[0] >= sum(1 + (off > 0) for _, _, off in bz.BOOT_FAULT + bz.CLICK)  # once a phase
+
+
 def _signature(pattern):
     contour = tuple((b[0] > a[0]) - (b[0] < a[0]) for a, b in zip(pattern, pattern[1:]))
     rhythm = tuple((on // 50, off // 50) for _, on, off in pattern)
