@@ -88,6 +88,7 @@ CAPTURE_PATH = "/capture.raw"  # the latest raw capture (raw_capture_s), replace
 ERROR_LOG = "/error.log"
 
 EV_ERROR = const(11)  # session EVENT code "error" (sessionlog.EVENT_KINDS[10]): an unexpected exception
+EV_LOST = const(12)  # "events_lost": how many events found the queue full
 
 _CPU_HZ = const(80000000)
 # A record append fits before the next deadline: littlefs copies the file's last block on
@@ -116,7 +117,7 @@ _STALL_US = const(500000)  # no sample for 0.5 s while the sensor answers: it st
 _ENODATA = const(61)
 _LONG_GAP_MS = const(250000)  # a hole this long is timed in ms (us ticks differ up to 2**29)
 _GAP_CAP_MS = const(500000)  # and counted as at most this (intervals; the event has it all)
-_EVQ = const(8)  # session events waiting for a quiet moment to be written
+EVENT_QUEUE = const(8)  # session events waiting for a quiet moment to be written
 _ERRLOG_MAX = const(4096)
 _BUTTON_LONG_MS = const(1500)  # a long press starts or stops a session by hand
 _BEEP_GAP_MS = const(60000)  # at most one error beep a minute
@@ -323,10 +324,11 @@ class App:
         self._pending_t = -1  # t_offset_s of the pending interval; -1 = none
         self._pending_dur = 0
         # Session events waiting for a quiet moment (kind code, t_offset_ms, value).
-        self._evk = bytearray(_EVQ)
-        self._evt = [0] * _EVQ
-        self._evv = [0] * _EVQ
+        self._evk = bytearray(EVENT_QUEUE)
+        self._evt = [0] * EVENT_QUEUE
+        self._evv = [0] * EVENT_QUEUE
         self._evn = 0
+        self._ev_lost = 0
         now_ms = self._ms()
         self._last_ff_ms = now_ms
         self._want_start = False
@@ -799,7 +801,10 @@ class App:
         return self._service
 
     def _queue_event(self, code, value):
-        if self.writer is None or self._evn >= _EVQ:
+        if self.writer is None:
+            return
+        if self._evn >= EVENT_QUEUE:
+            self._ev_lost += 1  # counted in an "events_lost" event once the queue has room
             return
         i = self._evn
         self._evk[i] = code
@@ -816,6 +821,10 @@ class App:
             self._evt[i] = self._evt[i + 1]
             self._evv[i] = self._evv[i + 1]
         self._evn = n
+        if self._ev_lost:
+            lost = self._ev_lost
+            self._ev_lost = 0
+            self._queue_event(EV_LOST, lost)
         if not ok:
             self._write_failed()
 
@@ -860,6 +869,7 @@ class App:
         self._run_cad_sum = self._run_cad_n = self._run_ms = 0
         self._pending_t = -1
         self._evn = 0
+        self._ev_lost = 0
         if self.config_problem:
             self._queue_event(sessionlog.EVENT_KINDS.index("config_fallback") + 1, 0)
         self.buz.play(buzzer.SESSION_START)

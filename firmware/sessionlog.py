@@ -86,7 +86,8 @@ EVENT payload (9 bytes)::
     B  kind               see EVENT_KINDS (1 low_cadence ...)
     i  value              low_cadence: cadence spm x10; overstride: strike angle deg x10;
                           i2c_error: errno; gap: ms; low_battery: mV; fifo_overflow:
-                          samples lost or -1; others 0
+                          samples lost or -1; events_lost: events that found the pod's
+                          queue full (written when it has room again); others 0
 
 FOOTER payload (19 bytes; the last record of a cleanly closed session)::
 
@@ -131,7 +132,7 @@ FLAG_LOW_BATTERY = const(8)
 
 # Codes are positions in these tuples plus one; append new names at the end only.
 EVENT_KINDS = ("low_cadence", "overstride", "i2c_error", "gap", "low_battery", "fifo_overflow",
-               "sensor_lost", "sensor_back", "config_fallback", "flash_full", "error")
+               "sensor_lost", "sensor_back", "config_fallback", "flash_full", "error", "events_lost")
 END_REASONS = ("idle", "button", "low_battery", "flash_full", "sensor_fault", "shutdown", "error")
 
 SUFFIX = ".pod"

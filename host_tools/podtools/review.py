@@ -54,7 +54,9 @@ def summary_text(s, evs):
     faults = [e for e in evs if e["kind"] not in ALERT_STYLE]
     if faults:
         kinds = sorted({e["kind"] for e in faults})
-        lines.append("events: " + ", ".join("%s x%d" % (k, sum(1 for e in faults if e["kind"] == k)) for k in kinds))
+        # events_lost's value is how many events the pod could not queue: count those, not the record
+        lines.append("events: " + ", ".join("%s x%d" % (k, sum(e["value"] if k == "events_lost" else 1
+                                                              for e in faults if e["kind"] == k)) for k in kinds))
     if s["problem"]:
         lines.append("note: the file's tail was damaged (%s); good records kept" % s["problem"])
     return "\n".join(lines)

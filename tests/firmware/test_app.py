@@ -221,6 +221,26 @@ def test_i2c_faults_do_not_stop_the_loop():
     assert b.played(buzzer.SENSOR_FAULT)
 
 
+def test_events_that_find_the_queue_full_are_counted_in_the_session():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
+    box = []
+
+    def flood():  # more events at once than the queue holds (an error storm between two writes)
+        for i in range(20):
+            box[0]._queue_event(app.EV_ERROR, 100 + i)
+
+    b.at(25, flood)
+    a = app.App(b.hw)
+    box.append(a)
+    a.run(until_ms=90000)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None and recs[-1]["type"] == "footer"
+    errs = [r["value"] for r in recs if r["type"] == "event" and r["kind"] == "error"]
+    lost = [r["value"] for r in recs if r["type"] == "event" and r["kind"] == "events_lost"]
+    assert errs == list(range(100, 100 + app.EVENT_QUEUE)) and lost == [20 - app.EVENT_QUEUE]  # in order, none unaccounted
+
+
 def test_a_sensor_that_stops_sampling_is_noticed_and_set_up_again():
     # A power glitch on the sensor alone: it answers again, but asleep with its FIFO off,
     # and no bus error says so. The FIFO staying empty is the only sign.
