@@ -12,7 +12,9 @@ fit the board (a missing setting, a pin that cannot do its job, such as an LED o
 which is input only) stops the boot too: one console line names the setting, the buzzer
 sounds BOOT_FAULT if it can, and the pod stays at the REPL, where ``pod flash`` can mend it
 (a reset would only fail again). A failure later in the app's boot sounds BOOT_FAULT and
-resets, as a fault that passes (a brown-out, the flash) may not recur.
+resets, as a fault that passes (a brown-out, the flash) may not recur; after
+MAX_BOOT_FAILURES in a row (counted in RTC memory) it sounds it once more and sleeps until
+the reset button, rather than beep and reset all day.
 
 Board constants used (see board_configs/): NAME, I2C_ID, I2C_SCL, I2C_SDA, I2C_FREQ,
 IMU_ADDR, IMU_INT_PIN, BUZZER_PIN, BUZZER_PIN_B (optional second piezo pin: the clicks
@@ -142,6 +144,24 @@ def build(board, hw):
     return hw
 
 
+MAX_BOOT_FAILURES = 3  # in a row; then the pod sleeps rather than beep and reset all day
+_FAILS_TAG = b"pod-bootfail:"
+
+
+def boot_failures(rtc, count):
+    """Failed boots in a row before this one, kept in RTC memory (it outlives a reset, not a
+    power cut); stores ``count`` for the next boot. 0 when there is no record."""
+    before = 0
+    try:
+        mem = rtc.memory()
+        if mem.startswith(_FAILS_TAG):
+            before = int(mem[len(_FAILS_TAG):])
+        rtc.memory(_FAILS_TAG + str(count).encode())
+    except Exception:  # noqa: BLE001 - no RTC memory, or someone else's bytes: start from 0
+        pass
+    return before
+
+
 def fault_tone(pwm):
     """Sound BOOT_FAULT and wait for it to end; nothing if there is no buzzer to sound."""
     if pwm is None:
@@ -168,12 +188,21 @@ def main():
         fault_tone(hw.pwm)
         return
     print("pod firmware %s on %s" % (app.FIRMWARE_VERSION, hw.board_name))
+    failed = boot_failures(hw.rtc, 0)  # this boot's count so far; cleared: a good boot ends the series
     try:
         app.App(hw).run()
     except Exception as e:  # noqa: BLE001 - only a failure at boot gets here (the loop catches its own)
         import sys
 
         sys.print_exception(e)
+        failed += 1
+        boot_failures(hw.rtc, failed)
+        if failed >= MAX_BOOT_FAILURES:
+            print("main: boot failed %d times in a row; asleep until a reset (Ctrl-C for the REPL)" % failed)
+            fault_tone(hw.pwm)
+            time.sleep(3)
+            boot_failures(hw.rtc, 0)  # the reset that wakes it starts a new series
+            machine.deepsleep()  # no wake-up source: only the reset button or power
         print("main: boot failed; resetting in 5 s (Ctrl-C for the REPL)")
         fault_tone(hw.pwm)
         time.sleep(3)

@@ -142,8 +142,9 @@ def test_a_board_file_that_does_not_fit_names_the_setting_sounds_the_fault_and_s
     assert [round((b["w"] - a["w"]) / 1e5) for a, b in zip(tones, tones[1:])] == [10, 3, 10]
 
 
-def test_a_failure_in_the_apps_boot_sounds_the_fault_then_resets(tmp_path):
-    # Whatever fails there (here a planted bug) may pass at the next boot, so the pod resets.
+def test_a_failing_app_boot_sounds_the_fault_resets_and_after_three_in_a_row_sleeps(tmp_path):
+    # Whatever fails there (here a planted bug) may pass at the next boot, so the pod resets;
+    # a fault that stays would beep and reset all day: the third failure in a row sleeps.
     root = Path(__file__).resolve().parents[1]
     bad_app = tmp_path / "app.py"
     bad_app.write_text((root / "firmware" / "app.py").read_text()
@@ -154,12 +155,17 @@ def test_a_failure_in_the_apps_boot_sounds_the_fault_then_resets(tmp_path):
     with VirtualPod(speed=20) as pod:
         mpr(pod, "cp", *files, str(bad_app), str(board), ":")
         mpr(pod, "reset")
-        pod.wait_for(lambda ev: any(e["ev"] == "boot" and e["boot"] == 3 for e in ev), timeout=30)
-        assert pod.output.count(b"main: boot failed; resetting in 5 s") >= 2
-        events = [e for e in pod.trace_events() if e["ev"] in ("boot", "buzz") and e["boot"] in (1, 2)]
-    kinds = [(e["ev"], e.get("on"), e.get("hz")) for e in events]
-    fault = [("buzz", 1, 2000), ("buzz", 0, 2000), ("buzz", 1, 2000), ("buzz", 0, 2000)]
-    assert kinds == [("boot", None, None)] + fault + [("boot", None, None)] + fault
+        pod.wait_output("main: boot failed 3 times in a row; asleep until a reset", timeout=30)
+        pod.wait_for(lambda ev: any(e["ev"] == "reset" and e["kind"] == "deepsleep" for e in ev), timeout=10)
+        events = [e for e in pod.trace_events() if e["ev"] in ("boot", "buzz", "reset") and e["boot"] >= 1]
+    assert pod.output.count(b"main: boot failed; resetting in 5 s") == 2
+    kinds = [(e["ev"], e.get("on"), e.get("hz"), e.get("kind"), e.get("sleep_us")) for e in events]
+    boot = ("boot", None, None, None, None)
+    fault = [("buzz", 1, 2000, None, None), ("buzz", 0, 2000, None, None)] * 2
+    reset = ("reset", None, None, "reset", 0)
+    asleep = ("reset", None, None, "deepsleep", None)  # no wake-up time: until the reset button
+    assert kinds[:len(kinds) - 1] == [boot] + fault + [reset, boot] + fault + [reset, boot] + fault
+    assert kinds[-1][:4] == asleep[:4]
 
 
 def test_bytes_written_just_before_the_port_closes_still_arrive():
