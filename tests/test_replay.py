@@ -186,6 +186,15 @@ def test_session_alerts_fire_in_their_episodes():
     assert o["alert_recall"] == 1.0
 
 
+def test_an_episode_inside_the_alert_gap_is_not_owed_an_alert():
+    # The coach cues one kind at most once per alert_gap_s (60 s): a low-cadence spell that
+    # comes back 30 s after the first was cued gets no alert, and recall must not ask for one.
+    s = 1_000_000
+    eps = [("low_cadence", 20 * s, 40 * s), ("overstride", 30 * s, 35 * s), ("low_cadence", 50 * s, 55 * s),
+           ("low_cadence", 85 * s, 90 * s)]
+    assert evaluate._cued_episodes(eps, 60 * s) == {0, 1, 3}
+
+
 def _score(folder, name):
     """pod evaluate's scores for one recording and its ground truth (NAME.events.csv)."""
     rec = podcsv.read(folder / (name + ".csv"))

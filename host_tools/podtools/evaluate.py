@@ -8,7 +8,10 @@ Truth is the ``NAME.events.csv`` sidecar. Scores, per file and overall:
 * cadence: each reported cadence against the truth's over the same strides;
 * alerts: truth episodes are derived from the truth with the coach's own rules (runs of
   heel-first overstrides, sustained low cadence while running); an alert is right if it
-  falls in an episode (or up to 10 s after it), an episode is found if it got an alert;
+  falls in an episode (or up to 10 s after it), an episode is found if it got an alert.
+  Recall counts only the episodes the coach should cue: one that starts within
+  ``alert_gap_s`` of the last cued one of its kind gets no new alert (the coach does not
+  nag), though an alert in it is still right;
 * false footfalls per minute where the truth has no strides at all (standing, fidgeting).
 
 ``--suite`` evaluates a generated set of simulated recordings instead of files.
@@ -199,12 +202,26 @@ def _score_alerts(result, events, truth_ic, cfg):
         if hit:
             good += 1
             found.update(hit)
+    due = _cued_episodes(eps, cfg["alert_gap_s"] * 1_000_000)
     return {
         "alert_precision": good / len(alerts) if alerts else (None if not eps else 0.0),
-        "alert_recall": len(found) / len(eps) if eps else None,
-        "alert_episodes": len(eps), "alerts": len(alerts),
-        "_alerts": (good, len(alerts), len(found), len(eps)),
+        "alert_recall": len(found & due) / len(due) if due else None,
+        "alert_episodes": len(due), "alerts": len(alerts),
+        "_alerts": (good, len(alerts), len(found & due), len(due)),
     }
+
+
+def _cued_episodes(eps, gap_us):
+    """Indices of the episodes the coach should cue: not within ``gap_us`` of the start of
+    the last cued episode of the same kind."""
+    last = {}
+    due = set()
+    for j in sorted(range(len(eps)), key=lambda j: eps[j][1]):
+        kind, start, _ = eps[j]
+        if kind not in last or start - last[kind] >= gap_us:
+            last[kind] = start
+            due.add(j)
+    return due
 
 
 def _med_abs(v):
