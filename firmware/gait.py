@@ -595,6 +595,8 @@ class GaitEngine:
             self.still = True
             self._flat_turn(ax, ay, az)
             if self.oriented and self._axis_tilted(ax, ay, az):
+                if self._state == _S_STANCE:
+                    self._end_stance(-1)  # the foot came to rest on it: a step all the same
                 self._relearn(0)  # at rest: the next burst is seen whole
 
     @micropython.native
