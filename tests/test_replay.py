@@ -196,13 +196,22 @@ def test_session_alerts_fire_in_their_episodes():
     assert o["alert_recall"] == 1.0
 
 
-def test_an_episode_inside_the_alert_gap_is_not_owed_an_alert():
-    # The coach cues one kind at most once per alert_gap_s (60 s): a low-cadence spell that
-    # comes back 30 s after the first was cued gets no alert, and recall must not ask for one.
+def test_an_episode_the_coach_does_not_cue_is_not_owed_an_alert():
+    # The coach cues one kind at most once per alert_gap_s (60 s), and a low-cadence alert
+    # again only once the runner got back on target: recall must not ask for more.
     s = 1_000_000
-    eps = [("low_cadence", 20 * s, 40 * s), ("overstride", 30 * s, 35 * s), ("low_cadence", 50 * s, 55 * s),
-           ("low_cadence", 85 * s, 90 * s)]
-    assert evaluate._cued_episodes(eps, 60 * s) == {0, 1, 3}
+    eps = [("low_cadence", 20 * s, 40 * s, True), ("overstride", 30 * s, 35 * s, True),
+           ("low_cadence", 50 * s, 55 * s, True),  # 30 s after the cue
+           ("low_cadence", 85 * s, 90 * s, True),  # recovered, 65 s after the cue
+           ("low_cadence", 200 * s, 210 * s, False),  # never back on target since
+           ("overstride", 220 * s, 230 * s, True)]
+    assert evaluate._cued_episodes(eps, 60 * s) == {0, 1, 3, 5}
+    # the truth marks a spell fresh only after a recovery to half the tolerance below target
+    cfg = dict(evaluate.pod_config(), target_spm=180, cadence_tolerance_spm=5, low_cadence_after_s=5)
+    spm = [170] * 20 + [176] * 10 + [170] * 20 + [178] * 10 + [170] * 20  # 176: not recovered
+    ic = np.cumsum([0] + [int(120e6 / c) for c in spm[1:]]).astype(np.int64)
+    events = [{"ic_us": int(t), "activity": "run"} for t in ic]
+    assert [e[3] for e in evaluate._episodes(events, ic, cfg)] == [True, False, True]
 
 
 def _score(folder, name):

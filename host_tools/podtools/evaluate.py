@@ -10,8 +10,9 @@ Truth is the ``NAME.events.csv`` sidecar. Scores, per file and overall:
   heel-first overstrides, sustained low cadence while running); an alert is right if it
   falls in an episode (or up to 10 s after it), an episode is found if it got an alert.
   Recall counts only the episodes the coach should cue: one that starts within
-  ``alert_gap_s`` of the last cued one of its kind gets no new alert (the coach does not
-  nag), though an alert in it is still right;
+  ``alert_gap_s`` of the last cued one of its kind, or a low-cadence spell the runner did
+  not recover from (back to half the tolerance below target) since the last cue, gets no
+  new alert (the coach does not nag), though an alert in it is still right;
 * false footfalls per minute where the truth has no strides at all (standing, fidgeting).
 
 ``--suite`` evaluates a generated set of simulated recordings instead of files.
@@ -87,7 +88,10 @@ def _truth_cadence(ic, k_idx, n):
 
 
 def _episodes(events, truth_ic, cfg):
-    """Alert-worthy episodes in the truth, by the coach's rules: [(kind, start, end)]."""
+    """Alert-worthy episodes in the truth, by the coach's rules: [(kind, start, end, fresh)].
+
+    ``fresh``: the runner got back on target since the last episode of that kind (the coach
+    re-arms its low-cadence alert only then; an overstride run is always fresh)."""
     eps = []
     m, n = cfg["overstride_m"], cfg["overstride_n"]
     window = []
@@ -100,25 +104,30 @@ def _episodes(events, truth_ic, cfg):
             start = e["ic_us"] if start is None else start
             end = e["ic_us"]
         elif start is not None and sum(window) == 0:
-            eps.append(("overstride", start, end))
+            eps.append(("overstride", start, end, True))
             start = None
     if start is not None:
-        eps.append(("overstride", start, end))
+        eps.append(("overstride", start, end, True))
     low = (cfg["target_spm"] - cfg["cadence_tolerance_spm"])
+    rearm = low + cfg["cadence_tolerance_spm"] / 2
     hold = cfg["low_cadence_after_s"] * 1_000_000
     since = None
+    fresh = True
     for k in range(1, len(events)):
         spm = _truth_cadence(truth_ic, k, CAD_STRIDES)
         running = events[k].get("activity") == "run"
         t = truth_ic[k]
+        if running and spm is not None and spm >= rearm:
+            fresh = True
         if running and spm is not None and spm < low:
             since = t if since is None else since
         else:
             if since is not None and t - since >= hold:
-                eps.append(("low_cadence", since + hold, t))
+                eps.append(("low_cadence", since + hold, t, fresh))
+                fresh = False
             since = None
     if since is not None and truth_ic[-1] - since >= hold:
-        eps.append(("low_cadence", since + hold, truth_ic[-1]))
+        eps.append(("low_cadence", since + hold, truth_ic[-1], fresh))
     return eps
 
 
@@ -197,7 +206,7 @@ def _score_alerts(result, events, truth_ic, cfg):
     good = 0
     found = set()
     for a in alerts:
-        hit = [j for j, (kind, s, e) in enumerate(eps)
+        hit = [j for j, (kind, s, e, _) in enumerate(eps)
                if kind == a["kind"] and s - ALERT_GRACE_US <= a["t_us"] <= e + ALERT_GRACE_US]
         if hit:
             good += 1
@@ -212,14 +221,19 @@ def _score_alerts(result, events, truth_ic, cfg):
 
 
 def _cued_episodes(eps, gap_us):
-    """Indices of the episodes the coach should cue: not within ``gap_us`` of the start of
-    the last cued episode of the same kind."""
+    """Indices of the episodes the coach should cue: it is armed (no cue of that kind yet,
+    or the runner got back on target since the last one) and ``gap_us`` has passed since
+    the start of the last cued episode of the same kind."""
     last = {}
+    armed = {}
     due = set()
     for j in sorted(range(len(eps)), key=lambda j: eps[j][1]):
-        kind, start, _ = eps[j]
-        if kind not in last or start - last[kind] >= gap_us:
+        kind, start, _, fresh = eps[j]
+        if fresh:
+            armed[kind] = True
+        if armed.get(kind, True) and (kind not in last or start - last[kind] >= gap_us):
             last[kind] = start
+            armed[kind] = False
             due.add(j)
     return due
 
