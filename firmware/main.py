@@ -70,6 +70,11 @@ def _part(setting, make):
         raise BoardError("%s: %s: %s" % (setting, type(e).__name__, e)) from e
 
 
+def _setting(board, name):
+    """``board.NAME``, or a BoardError if the board file lacks it."""
+    return _part(name, lambda: getattr(board, name))
+
+
 def _positive(x):
     if not isinstance(x, (int, float)) or x <= 0:
         raise ValueError("%r is not a number above 0" % (x,))
@@ -94,9 +99,10 @@ def build(board, hw):
     hw.make_i2c = make_i2c
     hw.i2c = _part("I2C_ID, I2C_SCL, I2C_SDA, I2C_FREQ", make_i2c)
     hw.bus_pins = bus_pins
-    hw.imu_addr = _part("IMU_ADDR", lambda: board.IMU_ADDR)
-    if _part("IMU_INT_PIN", lambda: board.IMU_INT_PIN) is not None:
-        hw.imu_int = _part("IMU_INT_PIN", lambda: Pin(board.IMU_INT_PIN, Pin.IN))
+    hw.imu_addr = _setting(board, "IMU_ADDR")
+    int_pin = _setting(board, "IMU_INT_PIN")
+    if int_pin is not None:
+        hw.imu_int = _part("IMU_INT_PIN", lambda: Pin(int_pin, Pin.IN))
     pin_b = get(board, "BUZZER_PIN_B", None)
     if pin_b is not None and esp32 is not None:
         # The piezo between BUZZER_PIN (PWM, idle low) and BUZZER_PIN_B (RMT): hardware-timed
@@ -106,19 +112,23 @@ def build(board, hw):
                              tx_carrier=(carrier_hz, 50, 1), idle_level=0)
 
         hw.make_rmt = make_rmt
-    if _part("BUTTON_PIN", lambda: board.BUTTON_PIN) is not None:
-        hw.button = _part("BUTTON_PIN", lambda: Pin(board.BUTTON_PIN, Pin.IN, Pin.PULL_UP))
-    if _part("LED_PIN", lambda: board.LED_PIN) is not None:
-        hw.led = _part("LED_PIN", lambda: Pin(board.LED_PIN, Pin.OUT))
+    button_pin = _setting(board, "BUTTON_PIN")
+    if button_pin is not None:
+        hw.button = _part("BUTTON_PIN", lambda: Pin(button_pin, Pin.IN, Pin.PULL_UP))
+    led_pin = _setting(board, "LED_PIN")
+    if led_pin is not None:
+        hw.led = _part("LED_PIN", lambda: Pin(led_pin, Pin.OUT))
         hw.led_active_low = get(board, "LED_ACTIVE_LOW", False)
-    if _part("BATTERY_ADC_PIN", lambda: board.BATTERY_ADC_PIN) is not None:
+    adc_pin = _setting(board, "BATTERY_ADC_PIN")
+    if adc_pin is not None:
         def make_adc():
-            adc = machine.ADC(Pin(board.BATTERY_ADC_PIN))
+            adc = machine.ADC(Pin(adc_pin))
             adc.atten(machine.ADC.ATTN_11DB)  # full scale ~3.1 V: V_bat / 2 of a LiPo fits
             return adc
 
         hw.adc = _part("BATTERY_ADC_PIN", make_adc)
-        hw.battery_divider = _part("BATTERY_DIVIDER", lambda: _positive(board.BATTERY_DIVIDER))
+        divider = _setting(board, "BATTERY_DIVIDER")
+        hw.battery_divider = _part("BATTERY_DIVIDER", lambda: _positive(divider))
     hw.rtc = machine.RTC()
 
     def make_wdt(timeout_ms):
