@@ -39,8 +39,9 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   stops rotating toe-up, the forefoot slaps down a little later). A landing no impact
   showed (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is
   found afterwards: once the braking is over the foot lies flat, then turns 40 deg
-  toe-down in the push-off, which a foot in the air never does. IC is then the heel's
-  reversal if it came with the end of the braking, else that end.
+  toe-down in the push-off, which a foot in the air never does (or sooner: the push-off
+  jolts while the foot, flat and level a moment ago, turns toe-down fast). IC is then
+  the heel's reversal if it came with the end of the braking, else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
@@ -113,6 +114,8 @@ _ACC_HARD_SQ = const(409600)  # |a| above 2.5 g: the foot is braking hard, still
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
 _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
 _HEEL_UP = const(3000)  # toe-up by more than 3 deg (mdeg) at the reversal: heel-first
+_PUSH_TURN = const(5000)  # a foot-flat, then 5 deg toe-down (mdeg) ...
+_PUSH_SOON = const(150000)  # ... within 150 ms: a push-off (_pushing_off)
 _DRIFT_MAX = const(60000)  # more than 60 deg between foot-flats is not drift
 _REST_US = const(40000)  # a landing without impact: at rest for 40 ms
 _REST_DA = const(410)  # ... with gravity steady within 0.2 g (L1) all that time
@@ -995,6 +998,9 @@ class GaitEngine:
         # A bend counts only while the accelerometer is still changing: the ground jolts it,
         # while a swing that merely stops decelerating bends as much and then goes flat.
         if jerk > thr or wj > wthr or (bend > bthr and jerk * 3 > bend):
+            if self._tf_lim != _NO_LIM and self._pushing_off(now, ang, w):
+                self._landed_before(w)  # the landing was at that foot-flat: this is later
+                return
             if self._zc_ok and self._heel_first(now):
                 self._contact(self._zc_t, self._zc_ang)
             else:
@@ -1053,6 +1059,21 @@ class GaitEngine:
         self._e_min = 0  # this foot-flat stays: the push-off is under way
         self._push_min = w
         self._push_t = self.now
+
+    @micropython.native
+    def _pushing_off(self, now, ang, w):
+        """Is this jolt the push-off of a foot that landed unseen, at the foot-flat of
+        terminal swing (``_tf_*``)?
+
+        At 100 Hz a landing can ring less than the swing's braking before it, and the next
+        jolt is the push-off's. Yes if that foot-flat was level with the last stance's
+        (a toe-up one is the heel down and the forefoot still to come), came at most
+        150 ms ago, and the foot has since turned 5 deg toe-down and still does at more
+        than 200 deg/s: a foot about to land plantarflexes far slower."""
+        if not self._prev_ms_ok or ticks_diff(now, self._tf_t) > _PUSH_SOON:
+            return False
+        level = self._tf_ang - self._prev_ms_ang
+        return -_HEEL_UP < level < _HEEL_UP and ang < self._tf_ang - _PUSH_TURN and w < -_E_LOUD
 
     @micropython.native
     def _heel_first(self, now):
