@@ -99,6 +99,7 @@ _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
+_W_PUSH_FAST = const(3280)  # toe-down faster than 200 deg/s: a push-off, not a landing foot
 _FLAT_LOCK = const(40000)  # 40 deg toe-down from foot-flat: the heel is up, no new foot-flat
 _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
@@ -1073,7 +1074,7 @@ class GaitEngine:
         if not self._prev_ms_ok or ticks_diff(now, self._tf_t) > _PUSH_SOON:
             return False
         level = self._tf_ang - self._prev_ms_ang
-        return -_HEEL_UP < level < _HEEL_UP and ang < self._tf_ang - _PUSH_TURN and w < -_E_LOUD
+        return -_HEEL_UP < level < _HEEL_UP and ang < self._tf_ang - _PUSH_TURN and w < -_W_PUSH_FAST
 
     @micropython.native
     def _heel_first(self, now):
