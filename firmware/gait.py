@@ -999,7 +999,7 @@ class GaitEngine:
         # A bend counts only while the accelerometer is still changing: the ground jolts it,
         # while a swing that merely stops decelerating bends as much and then goes flat.
         if jerk > thr or wj > wthr or (bend > bthr and jerk * 3 > bend):
-            if self._tf_lim != _NO_LIM and self._pushing_off(now, ang, w):
+            if self._pushing_off(now, ang, w):
                 self._landed_before(w)  # the landing was at that foot-flat: this is later
                 return
             if self._zc_ok and self._heel_first(now):
@@ -1064,14 +1064,14 @@ class GaitEngine:
     @micropython.native
     def _pushing_off(self, now, ang, w):
         """Is this jolt the push-off of a foot that landed unseen, at the foot-flat of
-        terminal swing (``_tf_*``)?
+        terminal swing (``_tf_*``; none seen yet: no)?
 
         At 100 Hz a landing can ring less than the swing's braking before it, and the next
         jolt is the push-off's. Yes if that foot-flat was level with the last stance's
         (a toe-up one is the heel down and the forefoot still to come), came at most
         150 ms ago, and the foot has since turned 5 deg toe-down and still does at more
         than 200 deg/s: a foot about to land plantarflexes far slower."""
-        if not self._prev_ms_ok or ticks_diff(now, self._tf_t) > _PUSH_SOON:
+        if self._tf_lim == _NO_LIM or not self._prev_ms_ok or ticks_diff(now, self._tf_t) > _PUSH_SOON:
             return False
         level = self._tf_ang - self._prev_ms_ang
         return -_HEEL_UP < level < _HEEL_UP and ang < self._tf_ang - _PUSH_TURN and w < -_W_PUSH_FAST
