@@ -36,12 +36,14 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   it is no steeper than the swing's own deceleration, but that deceleration is smooth
   and the ground is not), or, for a heel strike, the reversal of
   the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the foot
-  stops rotating toe-up, the forefoot slaps down a little later). A landing no impact
-  showed (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is
-  found afterwards: once the braking is over the foot lies flat, then turns 40 deg
-  toe-down in the push-off, which a foot in the air never does (or sooner: the push-off
-  jolts while the foot, flat and level a moment ago, turns toe-down fast). IC is then
-  the heel's reversal if it came with the end of the braking, else that end.
+  stops rotating toe-up, the forefoot slaps down a little later; running, by at most
+  8 ms: a runner's heel lands with the impact, and a reversal before that was in the
+  air). A landing no impact showed (fast running at 100 Hz: the swing brakes at up to
+  12 g, the ground adds less) is found afterwards: once the braking is over the foot
+  lies flat, then turns 40 deg toe-down in the push-off, which a foot in the air never
+  does (or sooner: the push-off jolts while the foot, flat and level a moment ago, turns
+  toe-down fast). IC is then the heel's reversal if it came with the end of the
+  braking, else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
@@ -113,6 +115,7 @@ _ACC_HARD_SQ = const(409600)  # |a| above 2.5 g: the foot is braking hard, still
 
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
+_ZC_RUN = const(8000)  # ... running, up to 8 ms: earlier, the foot turned back in the air
 _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
 _HEEL_UP = const(3000)  # toe-up by more than 3 deg (mdeg) at the reversal: heel-first
 _PUSH_TURN = const(5000)  # a foot-flat, then 5 deg toe-down (mdeg) ...
@@ -1080,7 +1083,10 @@ class GaitEngine:
     def _heel_first(self, now):
         """Was the last toe-up reversal the heel touching down, before this impact?
 
-        Within 40 ms: yes. Walking, the forefoot may slap down up to 150 ms after the heel
+        Within 40 ms: yes; running, within 8 ms. A runner's heel takes the body's weight
+        as it touches, so its touch is the impact; a reversal longer before it happened in
+        the air (the leg swings back just before landing and turns the foot toe-down with
+        it). Walking, the forefoot may slap down up to 150 ms after the heel
         touched: then only if the foot was toe-up at the reversal (against the last
         foot-flat, with the drift observer keeping that reference level), and has not been
         braking hard since. Once the heel is down the foot only rolls over it (real walks:
@@ -1088,7 +1094,7 @@ class GaitEngine:
         walker's foot that turned back in the air is still shedding its swing speed, above
         2.5 g most of the time."""
         since = ticks_diff(now, self._zc_t)
-        if since <= _ZC_WINDOW:
+        if since <= (_ZC_RUN if self.activity == RUN else _ZC_WINDOW):
             return True
         if since > _ZC_WALK or self.activity == RUN or not self._prev_ms_ok:
             return False
