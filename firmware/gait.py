@@ -258,7 +258,7 @@ class GaitEngine:
         self._seg_ang = 0
         self._seg_max = 0
         self._seg_min = 0
-        self._seg_n = _UNSEEN  # samples since the burst began (history index distance)
+        self._seg_n = _UNSEEN  # samples since the foot was last at rest (history distance)
         # Stride machine.
         self._state = _S_IDLE
         self._t_state = 0
@@ -742,9 +742,7 @@ class GaitEngine:
                 self._seg_min = a
         if e > _E_LOUD:
             self._loud = True
-            self._seg_n += 1
-            return
-        if e < _E_QUIET and self._at_rest(ax, ay, az):
+        elif e < _E_QUIET and self._at_rest(ax, ay, az):
             if self._loud:
                 self._loud = False
                 n = self._seg_n
@@ -765,8 +763,10 @@ class GaitEngine:
             self._seg_max = 0
             self._seg_min = 0
             self._seg_n = 0
-        elif self._loud:
-            self._seg_n += 1
+            return
+        # Counted from the last rest, as the angle is: a slow heel rise, under the loud
+        # threshold, is the burst's too (without it the first push-off looks small).
+        self._seg_n += 1
 
     @micropython.native
     def _vote_history(self, n):
