@@ -1083,10 +1083,10 @@ class GaitEngine:
     def _heel_first(self, now):
         """Was the last toe-up reversal the heel touching down, before this impact?
 
-        Within 40 ms: yes; running, within 8 ms. A runner's heel takes the body's weight
-        as it touches, so its touch is the impact; a reversal longer before it happened in
-        the air (the leg swings back just before landing and turns the foot toe-down with
-        it). Walking, the forefoot may slap down up to 150 ms after the heel
+        Running: only within 8 ms. A runner's heel takes the body's weight as it touches,
+        so its touch is the impact; a reversal longer before it happened in the air (the leg
+        swings back just before landing and turns the foot toe-down with it). Otherwise,
+        within 40 ms: yes. Walking, the forefoot may slap down up to 150 ms after the heel
         touched: then only if the foot was toe-up at the reversal (against the last
         foot-flat, with the drift observer keeping that reference level), and has not been
         braking hard since. Once the heel is down the foot only rolls over it (real walks:
@@ -1094,9 +1094,11 @@ class GaitEngine:
         walker's foot that turned back in the air is still shedding its swing speed, above
         2.5 g most of the time."""
         since = ticks_diff(now, self._zc_t)
-        if since <= (_ZC_RUN if self.activity == RUN else _ZC_WINDOW):
+        if self.activity == RUN:
+            return since <= _ZC_RUN
+        if since <= _ZC_WINDOW:
             return True
-        if since > _ZC_WALK or self.activity == RUN or not self._prev_ms_ok:
+        if since > _ZC_WALK or not self._prev_ms_ok:
             return False
         if self._zc_hard << 1 > self._zc_n:
             return False
