@@ -145,6 +145,8 @@ _RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 50
 _CAD_N = const(4)  # cadence over the last 4 strides
 
 _UNSEEN = const(-0x20000000)  # _seg_n until the foot was seen at rest: a burst's start unseen
+_KEPT = const(1)  # a sign vote that kept the axis's sign (_vote)
+_FLIPPED = const(2)  # ... that overturned it
 _Q13 = const(8192)
 _ANG_LIMIT = const(0x20000000)  # 2**29 mdeg: re-base the angle integral beyond this
 
@@ -305,6 +307,7 @@ class GaitEngine:
         self._ic_n = 0
         self._last_ic = 0
         self._have_ic = False
+        self._redo = False  # processing the history again after the sign was overturned
         self._stride_ms = 0
         self._act_vote = WALK
         # A bout's first footfall is held back, with the events after it, until a second one
@@ -430,7 +433,9 @@ class GaitEngine:
         # Pitch rate (counts, toe-up positive) and pitch angle (mdeg).
         w = ((self._mx * gx + self._my * gy + self._mz * gz) >> 13) - self._wb
         self._ang += (w * self._scale) >> 14
-        self._segment(e, ax, ay, az)
+        if self._segment(e, ax, ay, az):
+            self._overturned()
+            return
         st = self._state
         if st == _S_STANCE:
             self._stance(w, e, ax, ay, az)
@@ -602,8 +607,6 @@ class GaitEngine:
             self.still = True
             self._flat_turn(ax, ay, az)
             if self.oriented and self._axis_tilted(ax, ay, az):
-                if self._state == _S_STANCE:
-                    self._end_stance(-1)  # the foot came to rest on it: a step all the same
                 self._relearn(0)  # at rest: the next burst is seen whole
 
     @micropython.native
@@ -622,6 +625,7 @@ class GaitEngine:
         """Forget the orientation: the next strides teach it again (and their history is
         processed again once they have, as at the start). ``seg_n``: 0 at rest, else
         _UNSEEN (the burst under way is not seen whole)."""
+        self._rebase()  # the angle, the segment and the stride machine start afresh
         self.oriented = False
         teach = self._teach
         teach[0] = 0
@@ -637,7 +641,6 @@ class GaitEngine:
         self._sign_votes = 0
         self._wb = 0
         self._prev_ms_ok = False
-        self._rebase()  # the angle, the segment and the stride machine start afresh
         self._seg_n = seg_n
 
     @micropython.native
@@ -770,7 +773,7 @@ class GaitEngine:
 
     @micropython.native
     def _vote_history(self, n):
-        """Integrate the last n samples along the axis; True once the sign is trusted."""
+        """Integrate the last n samples along the axis and vote on its sign (_vote)."""
         mask = self._hmask
         i = (self._hi - n + 1) & mask
         ang = 0
@@ -798,20 +801,20 @@ class GaitEngine:
 
     @micropython.native
     def _vote(self, up, down):
-        """One burst's evidence on the axis sign: push-off (toe-down) must dominate."""
+        """One burst's evidence on the axis sign: push-off (toe-down) must dominate.
+        0 if the burst turned the foot too little to tell, else _KEPT or _FLIPPED."""
         if up + down < _EXCURSION_MIN:
-            return False
+            return 0
         v = self._sign_votes + (1 if down > up else -1)
         if v < 0:
             # Wrong sign: flip the axis (the accumulator keeps its own arbitrary sign).
             self._mx = -self._mx
             self._my = -self._my
             self._mz = -self._mz
-            v = 1
-            if self.oriented:
-                self._state = _S_IDLE
+            self._sign_votes = 1
+            return _FLIPPED
         self._sign_votes = v if v < 8 else 8
-        return True
+        return _KEPT
 
     @micropython.native
     def _replay_history(self):
@@ -853,9 +856,30 @@ class GaitEngine:
         self.now = now_end
         self._sign_votes = votes
 
+    def _overturned(self):
+        """The axis sign was overturned while oriented: the strides seen with the wrong
+        one are in the history (this sample too), processed again with the right one.
+        What they make is a new bout (its first footfall held until a second confirms
+        it), and no footfall goes out twice. (After toe taps, which teach an arbitrary
+        sign, a run's first two strides were lost; and a stance under way was dropped
+        although its footfall had gone out.)"""
+        self._rebase()  # the stance under way ends here, a step all the same
+        self._wb = -self._wb  # the bias along the axis turns with it
+        self._prev_ms_ok = False  # the last foot-flat's angle was the wrong way up
+        if self._hold[0]:
+            self._drop_held()  # a bout's first footfall, seen the wrong way up: it goes
+            self._redo = False  # (and none went out in the 2.5 s before it)
+        else:
+            self._redo = self._have_ic  # footfalls up to _last_ic went out already
+        self._have_ic = False
+        self._ic_n = 0
+        self._replay_history()
+        self._redo = False
+
     @micropython.native
     def _segment(self, e, ax, ay, az):
-        """Oriented: keep checking the axis sign on every burst between quiet moments."""
+        """Oriented: keep checking the axis sign on every burst between quiet moments.
+        True if this sample's vote overturned it."""
         ang = self._ang
         if e > _E_LOUD:
             if ang > _ANG_LIMIT or ang < -_ANG_LIMIT:
@@ -868,16 +892,21 @@ class GaitEngine:
             self._seg_min = ang
         if e >= _E_QUIET or not self._at_rest(ax, ay, az):
             return
+        flip = False
         if self._loud:
             self._loud = False
-            self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min)
+            flip = self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min) == _FLIPPED
         self._seg_ang = ang
         self._seg_max = ang
         self._seg_min = ang
+        return flip
 
     @micropython.native
     def _rebase(self):
-        """The angle integral ran far (a spinning sensor): start it again from zero."""
+        """The angle integral ran far (a spinning sensor): start it again from zero. A
+        stance under way ends here, a step all the same (its footfall went out)."""
+        if self._state == _S_STANCE:
+            self._end_stance(-1)
         self._ang = 0
         self._seg_ang = 0
         self._seg_max = 0
@@ -1125,6 +1154,8 @@ class GaitEngine:
         self._e_min = 0x3FFFFFFF
         self._push_min = 0
         first = not self._have_ic  # no footfall in the last 2.5 s: a bout starts
+        if self._redo and ticks_diff(ic_t, self._last_ic) < _MIN_STRIDE:
+            valid = False  # out already, before the sign was overturned
         if valid and not first:
             stride = ticks_diff(ic_t, self._last_ic)
             if stride < _MIN_STRIDE:
