@@ -141,6 +141,7 @@ _LEVEL_US = const(40000)  # memory of the swing's jerk level (the impact thresho
 _QLEN = const(8)  # event queue length (power of two)
 _AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
 _AXIS_LOST_US = const(2000000)  # 2 s more fast rotation off the axis than on it: relearn
+_AXIS_DOUBT_US = const(300000)  # ... 0.3 s while no stride has oriented the engine yet
 _RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 500-800
 _CAD_N = const(4)  # cadence over the last 4 strides
 
@@ -665,6 +666,8 @@ class GaitEngine:
                 # Outside the cone. Real walks turn and roll the foot (15-30 % of the fast
                 # samples, at most 0.8 s more outside than inside); far more means the pod
                 # was clipped on again, turned on the laces: the axis is not the pitch axis.
+                # Before any stride has oriented the engine, the axis may be a fidget's (a
+                # foot rolled or shaken before the run): 0.3 s more outside will do.
                 miss = teach[2] + dt_us
                 teach[2] = miss
                 if teach[3] < _TURN_US:
@@ -675,7 +678,7 @@ class GaitEngine:
                     p = (teach[4] * x + teach[5] * y + teach[6] * z) >> 5  # 1 g >> 6 = 32
                     if p * p > (x * x + y * y + z * z) >> 1:
                         teach[3] += dt_us
-                if miss > _AXIS_LOST_US:
+                if miss > _AXIS_LOST_US or (miss > _AXIS_DOUBT_US and not self.oriented):
                     self._relearn(_UNSEEN)
                 return
             if teach[2]:
