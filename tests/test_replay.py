@@ -145,6 +145,15 @@ def test_joining_mid_stride_finds_every_footfall(scenario, seed, rate, opts, pha
     assert s["f1"] == 1.0, s["f1"]
 
 
+def _joined(a, truth_a, b, truth_b):
+    """Recording ``b`` appended to ``a`` (one period after its last sample), and both
+    truths on the joined clock."""
+    off = int(a.t_us[-1]) + a.period_us
+    a.t_us = np.concatenate([a.t_us, b.t_us + off])
+    a.imu = np.concatenate([a.imu, b.imu])
+    return a, list(truth_a) + [dict(e, ic_us=e["ic_us"] + off, tc_us=e["tc_us"] + off) for e in truth_b]
+
+
 @pytest.mark.parametrize("k, rate, strike, f1_min", [
     (2, 200, "rearfoot", 1.0),  # clipped on tilted: the learned axis no longer level at rest
     (5, 400, "forefoot", 1.0),  # (both lost the whole second run before: F1 0.667)
@@ -156,11 +165,8 @@ def test_a_pod_clipped_on_again_another_way_learns_its_orientation_again(k, rate
                                    mount="random", duration=30)
     b, truth_b = simulate.simulate("run", seed=950 + k, rate_hz=rate, strike=strike, speed=3.5, cadence=172,
                                    mount="random", duration=30)
-    off = int(a.t_us[-1]) + a.period_us
-    a.t_us = np.concatenate([a.t_us, b.t_us + off])
-    a.imu = np.concatenate([a.imu, b.imu])
-    truth = list(truth_a) + [dict(e, ic_us=e["ic_us"] + off, tc_us=e["tc_us"] + off) for e in truth_b]
-    s = evaluate.score(replay.replay(a), truth, a.duration_s, evaluate.pod_config())
+    rec, truth = _joined(a, truth_a, b, truth_b)
+    s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
     assert s["f1"] >= f1_min, s["f1"]
 
 
@@ -169,10 +175,7 @@ def _then_run(first, seed, rate):
     a, _ = simulate.simulate(first, seed=seed, rate_hz=rate, duration=20, mount="random")
     b, truth = simulate.simulate("run", seed=seed, rate_hz=rate, strike=("rearfoot", "midfoot", "forefoot")[seed % 3],
                                  mount="random", duration=15)
-    off = int(a.t_us[-1]) + a.period_us
-    a.t_us = np.concatenate([a.t_us, b.t_us + off])
-    a.imu = np.concatenate([a.imu, b.imu])
-    return a, [dict(e, ic_us=e["ic_us"] + off, tc_us=e["tc_us"] + off) for e in truth]
+    return _joined(a, [], b, truth)
 
 
 @pytest.mark.parametrize("first, seed, rate", [
