@@ -107,6 +107,7 @@ _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg 
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
 _TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
+_JOLT_PART = const(5)  # ... and by at least a fifth of the acceleration (L1) before it
 _BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing is smooth)
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
@@ -1032,9 +1033,13 @@ class GaitEngine:
         bthr = blevel + blevel + blevel
         if bthr < _BEND_MIN:
             bthr = _BEND_MIN
+        # A jolt must also be large against the acceleration the foot already had: braking
+        # hard in late swing (8-10 g at speed), a foot changes by 1.5 g within 5 ms on its
+        # own where its rotation turns from toe-up to toe-down, some 60 ms before it lands.
+        jolt = jerk > thr and jerk * _JOLT_PART > self._l1_back()
         # A bend counts only while the accelerometer is still changing: the ground jolts it,
         # while a swing that merely stops decelerating bends as much and then goes flat.
-        if jerk > thr or wj > wthr or (bend > bthr and jerk * 3 > bend):
+        if jolt or wj > wthr or (bend > bthr and jerk * 3 > bend):
             if self._pushing_off(now, ang, w):
                 self._landed_before(w)  # the landing was at that foot-flat: this is later
                 return
@@ -1085,6 +1090,11 @@ class GaitEngine:
             self._resting = False
         if ticks_diff(now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
+
+    def _l1_back(self):
+        """|a| (L1, counts) of the sample a jerk span back: what the jerk changed from."""
+        j = (self._hi - self._jlag) & self._hmask
+        return _l1(self._hx[j], self._hy[j], self._hz[j])
 
     @micropython.native
     def _landed_before(self, w):
