@@ -107,7 +107,7 @@ _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg 
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
 _TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
-_JOLT_PART = const(5)  # ... and by at least a fifth of the acceleration (L1) before it
+_JOLT_PART = const(20)  # ... and within 5 ms by a fifth of the acceleration (L1) before it
 _BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing is smooth)
 _WJERK_MIN = const(820)  # ... or the pitch rate by >= 50 deg/s within ~5 ms
 _ACC1G_SQ = const(65536)  # (2048 >> 3) ** 2: 1 g squared, in (counts >> 3) ** 2
@@ -250,7 +250,7 @@ class GaitEngine:
         self._ang = 0
         self._dt = 0
         self._scale = 0  # Q14: mdeg per count per sample = dt_us / 16400
-        self._set_rate(period_us)  # _period, _jlag (samples in the jerk's ~5 ms), _lshift
+        self._set_rate(period_us)  # _period, _jlag (samples in the jerk's ~5 ms), _jolt_q, _lshift
         self._wr = [0] * _JRING  # the last pitch rates, for the angular jerk
         self._wi = 0
         self._wj_level = 0
@@ -544,6 +544,10 @@ class GaitEngine:
         dt = period_us if period_us < _DT_MAX else _DT_MAX
         lag = (_JERK_SPAN + (dt >> 1)) // dt
         self._jlag = 1 if lag < 1 else (_JRING if lag > _JRING else lag)
+        # The part of the acceleration a jolt must change by, in quarters: a fifth within
+        # 5 ms, more over a longer span (two fifths over 10 ms at 100 Hz).
+        q = (_JOLT_PART * _JERK_SPAN) // (dt * self._jlag)
+        self._jolt_q = q if q > 0 else 1
         # The impact thresholds follow the swing's jerk with a ~40 ms memory whatever the
         # rate: 2**shift samples, the power of two nearest to 40 ms.
         n = _LEVEL_US // dt
@@ -1036,7 +1040,7 @@ class GaitEngine:
         # A jolt must also be large against the acceleration the foot already had: braking
         # hard in late swing (8-10 g at speed), a foot changes by 1.5 g within 5 ms on its
         # own where its rotation turns from toe-up to toe-down, some 60 ms before it lands.
-        jolt = jerk > thr and jerk * _JOLT_PART > self._l1_back()
+        jolt = jerk > thr and jerk * self._jolt_q > self._l1_back() << 2
         # A bend counts only while the accelerometer is still changing: the ground jolts it,
         # while a swing that merely stops decelerating bends as much and then goes flat.
         if jolt or wj > wthr or (bend > bthr and jerk * 3 > bend):
