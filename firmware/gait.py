@@ -545,9 +545,9 @@ class GaitEngine:
         lag = (_JERK_SPAN + (dt >> 1)) // dt
         self._jlag = 1 if lag < 1 else (_JRING if lag > _JRING else lag)
         # The part of the acceleration a jolt must change by, in quarters: a fifth within
-        # 5 ms, more over a longer span (two fifths over 10 ms at 100 Hz).
+        # 5 ms, more over a longer span (two fifths over 10 ms at 100 Hz), never less.
         q = (_JOLT_PART * _JERK_SPAN) // (dt * self._jlag)
-        self._jolt_q = q if q > 0 else 1
+        self._jolt_q = 1 if q < 1 else (_JOLT_PART if q > _JOLT_PART else q)
         # The impact thresholds follow the swing's jerk with a ~40 ms memory whatever the
         # rate: 2**shift samples, the power of two nearest to 40 ms.
         n = _LEVEL_US // dt
