@@ -99,6 +99,7 @@ _STILL_DG = const(1050)  # block mean gyro steady within 4 deg/s (L1, Q4 counts)
 _BIAS_MAX = const(9184)  # +-35 deg/s per axis (Q4 counts): beyond that it is not bias
 _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
+_UP_US = const(10000)  # ... for 10 ms (a jolt can flick the pod toe-up for a sample)
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _W_PUSH_FAST = const(3280)  # toe-down faster than 200 deg/s: a push-off, not a landing foot
@@ -304,6 +305,9 @@ class GaitEngine:
         self._wb = 0  # residual pitch-rate bias (counts), from the drift between foot-flats
         self._push_min = 0
         self._push_t = 0
+        self._up = False  # the foot turns toe-up after the push-off: since _up_t, from _up_ang
+        self._up_t = 0
+        self._up_ang = 0
         self._valid = False
         # Cadence: the last IC times.
         self._ics = [0] * (_CAD_N + 1)
@@ -1243,14 +1247,27 @@ class GaitEngine:
                 self._push_min = 0
                 self._flat_turn(ax, ay, az)
         if self._ms_ok:
-            # Push-off: the toe-down rate peaks at toe-off, then the swing turns it toe-up.
+            # Push-off: the toe-down rate peaks at toe-off, then the swing turns it toe-up,
+            # for 10 ms at least: a landing's jolt can flick the pod toe-up for a sample
+            # (the forefoot slapping down after the heel), which is no swing.
             if w < self._push_min:
                 self._push_min = w
                 self._push_t = now
+                self._up = False
             elif w > _W_SWING and self._push_min < -_W_PUSH:
-                self._end_stance(self._push_t)
-                self._start_swing()
-                return
+                if not self._up:
+                    self._up = True
+                    self._up_t = now
+                    self._up_ang = self._ang
+                elif ticks_diff(now, self._up_t) >= _UP_US:
+                    self._up = False
+                    self._end_stance(self._push_t)
+                    self._start_swing()
+                    self._t_state = self._up_t  # the swing started when it turned toe-up
+                    self._ang_min = self._up_ang
+                    return
+            else:
+                self._up = False
         if ticks_diff(now, self._t_state) > _MAX_CONTACT:
             # Standing on this foot: the step is over without a toe-off.
             self._end_stance(-1)

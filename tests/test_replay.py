@@ -122,6 +122,26 @@ def test_a_lost_sample_in_the_swings_braking_is_not_an_impact(rate):
     assert s["ic_median_abs_ms"] <= 10
 
 
+@pytest.mark.parametrize("rate", [200, 1000])
+def test_a_one_sample_flick_of_the_pod_in_the_stance_is_not_the_toe_off(rate):
+    # A pod on a clip can be flicked toe-up for one sample by the forefoot slapping down
+    # after the heel (a fourth simulator's compliant mount did it). The heel's roll had
+    # already turned the foot toe-down fast, so the flick read as the swing starting: the
+    # stance ended 40 ms after the landing, too short to be a contact (no contact time at
+    # all before, at both rates). The toe-up turn now has to last 10 ms.
+    rec, truth = simulate.simulate("run", seed=5, rate_hz=rate, strike="rearfoot", duration=30)
+    gyro = rec.imu[:, 3:6].astype(np.int64)
+    for ev in truth:
+        if ev["contact_ms"] is None or ev["contact_ms"] <= 0:
+            continue
+        i0, i1 = np.searchsorted(rec.t_us, [ev["ic_us"], ev["ic_us"] + ev["contact_ms"] * 1000])
+        fastest = gyro[i0 + np.argmax(np.abs(gyro[i0:i1]).sum(axis=1))]  # the heel's roll, toe-down
+        rec.imu[np.searchsorted(rec.t_us, ev["ic_us"] + 40_000), 3:6] = -fastest * 4 // 5
+    s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
+    assert s["f1"] == 1.0, s["f1"]
+    assert s["contact_median_abs_ms"] is not None and s["contact_median_abs_ms"] <= 5, s["contact_median_abs_ms"]
+
+
 @pytest.mark.parametrize("scenario, seed, rate, opts, phase", [
     # Recordings that begin mid-stride, with no standing first (F1 before: 0.867, 0.925,
     # 0.969, 0.945, 0.945). The first burst, its push-off unseen, once decided the axis sign
