@@ -120,6 +120,7 @@ _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms befor
 _ZC_RUN = const(8000)  # ... running, up to 8 ms: earlier, the foot turned back in the air
 _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
 _SLAP_UP = const(10000)  # ... and is back within 10 deg (mdeg) of flat at the impact
+_SLAP_TURN = const(12000)  # ... having turned 12 deg (mdeg) toe-down since the reversal
 _HEEL_UP = const(3000)  # toe-up by more than 3 deg (mdeg) at the reversal: heel-first
 _PUSH_TURN = const(5000)  # a foot-flat, then 5 deg toe-down (mdeg) ...
 _PUSH_SOON = const(150000)  # ... within 150 ms: a push-off (_pushing_off)
@@ -1140,10 +1141,12 @@ class GaitEngine:
         within 40 ms: yes. Walking, the forefoot may slap down up to 150 ms after the heel
         touched: then only if the foot was toe-up at the reversal (against the last
         foot-flat, with the drift observer keeping that reference level), is back within
-        10 deg of flat at the impact, and has not been braking hard since. A slap is the
-        forefoot coming down flat (the real walk's: 7 deg from flat); a foot still 13-24 deg
-        toe-up is landing on its heel now, after a toe-up peak in the air (as a walker's
-        foot may turn toe-down 50-80 ms before the heel touches). Once the heel is down the
+        10 deg of flat at the impact, has turned at least 12 deg toe-down since the
+        reversal, and has not been braking hard since. A slap is the forefoot coming down
+        flat after rolling over the heel (the real walk's: from 24 deg toe-up to 7 deg); a
+        foot still 13-24 deg toe-up, or one that turned only a few degrees since, is landing
+        on its heel now, after a toe-up peak in the air (as a walker's foot may turn
+        toe-down 50-100 ms before the heel touches). Once the heel is down the
         foot only rolls over it (real walks: |a| mostly under 2.3 g, above 2.5 g at most
         35 % of the time); a flat-footed walker's foot that turned back in the air is still
         shedding its swing speed, above 2.5 g most of the time."""
@@ -1156,6 +1159,8 @@ class GaitEngine:
             return False
         if self._ang - self._prev_ms_ang > _SLAP_UP:
             return False  # still toe-up: this impact is the heel's, the reversal was in the air
+        if self._zc_ang - self._ang < _SLAP_TURN:
+            return False  # barely turned since: the same
         if self._zc_hard << 1 > self._zc_n:
             return False
         return self._zc_ang - self._prev_ms_ang > _HEEL_UP
