@@ -118,6 +118,7 @@ _ACC_HARD_SQ = const(409600)  # |a| above 2.5 g: the foot is braking hard, still
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
 _ZC_RUN = const(8000)  # ... running, up to 8 ms: earlier, the foot turned back in the air
+_HELD_US = const(60000)  # a running jolt at the reversal waits 60 ms for a stronger one
 _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
 _SLAP_UP = const(10000)  # ... and is back within 10 deg (mdeg) of flat at the impact
 _SLAP_TURN = const(12000)  # ... having turned 12 deg (mdeg) toe-down since the reversal
@@ -306,6 +307,10 @@ class GaitEngine:
         self._wb = 0  # residual pitch-rate bias (counts), from the drift between foot-flats
         self._push_min = 0
         self._push_t = 0
+        self._held_ic = False  # a running landing on hold (_terminal): at _held_t, _held_ang
+        self._held_t = 0
+        self._held_ang = 0
+        self._held_jerk = 0
         self._up = False  # the foot turns toe-up after the push-off: since _up_t, from _up_ang
         self._up_t = 0
         self._up_ang = 0
@@ -972,6 +977,7 @@ class GaitEngine:
             self._w_peak = w
         elif (self._w_peak > _W_PEAK_MIN or self._teach[3] >= _TURN_US) and w < (self._w_peak >> 1):
             self._state = _S_TERMINAL
+            self._held_ic = False
             self._ang_max = ang
             self._zc_ok = False
             self._zc_arm = False
@@ -986,6 +992,10 @@ class GaitEngine:
     def _terminal(self, w, e, jerk, ax, ay, az):
         now = self.now
         ang = self._ang
+        if self._held_ic and ticks_diff(now, self._held_t) > _HELD_US:
+            self._held_ic = False  # no stronger jolt followed: the landing was the one on hold
+            self._contact(self._held_t, self._held_ang)
+            return
         if ang > self._ang_max:
             self._ang_max = ang
         # Heel strike: a real toe-up rotation (not noise around zero) reverses.
@@ -1048,17 +1058,35 @@ class GaitEngine:
         jolt = jerk > thr and jerk * self._jolt_q > self._l1_back() << 2
         # A bend counts only while the accelerometer is still changing: the ground jolts it,
         # while a swing that merely stops decelerating bends as much and then goes flat.
-        if jolt or wj > wthr or (bend > bthr and jerk * 3 > bend):
+        shown = wj > wthr or (bend > bthr and jerk * 3 > bend)  # more than the jolt shows it
+        if self._held_ic:
+            if shown or jerk >= self._held_jerk << 1:
+                self._held_ic = False  # this is the landing, not the jolt on hold
+            else:
+                jolt = False
+        if jolt or shown:
             if self._pushing_off(now, ang, w):
                 self._landed_before(w)  # the landing was at that foot-flat: this is later
                 return
             if self._zc_ok and self._heel_first(now):
-                self._contact(self._zc_t, self._zc_ang)
+                ic_t = self._zc_t
+                ic_ang = self._zc_ang
             else:
                 # Impact onset: the change began about half a jerk span ago.
                 half = (self._dt * self._jlag) >> 1
-                self._contact(ticks_add(now, -half), ang - ((((w * self._scale) >> 14) * self._jlag) >> 1))
-            return
+                ic_t = ticks_add(now, -half)
+                ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
+            if shown or self.activity != RUN or not self._zc_ok or ticks_diff(now, self._zc_t) > self._dt:
+                self._contact(ic_t, ic_ang)
+                return
+            # Running, a jolt only the accelerometer shows, just as the toe-up turn reverses:
+            # the heel landing, or the reversal itself, in the air (its angular acceleration
+            # jolts the pod too, up to 60 ms before the landing). On hold: a jolt twice as
+            # strong within 60 ms is the landing, otherwise this was (top of _terminal).
+            self._held_ic = True
+            self._held_t = ic_t
+            self._held_ang = ic_ang
+            self._held_jerk = jerk
         self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
         self._jerk_level = level + ((jerk - level) >> self._lshift)
         self._bend_level = blevel + ((bend - blevel) >> self._lshift)
