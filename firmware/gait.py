@@ -941,7 +941,12 @@ class GaitEngine:
             self._push_min = w
             self._push_t = self.now
         elif w > _W_SWING and self._push_min < -_W_PUSH:
+            # From standing, the swing is timed from the push-off's peak toe-down rate, not
+            # from this toe-up turn (as after a stance): a first push-off is slow, and the
+            # foot may turn toe-down for 150 ms more after it left the ground, which would
+            # leave the swing too little time for _MIN_SWING.
             self._start_swing()
+            self._t_state = self._push_t
         elif self._push_min and ticks_diff(self.now, self._push_t) > _PUSH_STALE:
             self._push_min = 0
         if e < _E_QUIET:
