@@ -1081,10 +1081,10 @@ class GaitEngine:
                 half = (self._dt * self._jlag) >> 1
                 ic_t = ticks_add(now, -half)
                 ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
-            if shown or self.activity != RUN or not self._zc_ok or ticks_diff(now, self._zc_t) > self._dt:
+            if shown or self.activity != RUN or not self._zc_ok or ticks_diff(now, self._zc_t) > self._dt * self._jlag:
                 self._contact(ic_t, ic_ang)
                 return
-            # Running, a jolt only the accelerometer shows, just as the toe-up turn reverses:
+            # Running, a jolt only the accelerometer shows, within its span of the reversal:
             # the heel landing, or the reversal itself, in the air (its angular acceleration
             # jolts the pod too, up to 60 ms before the landing). On hold: a jolt twice as
             # strong within 60 ms is the landing, otherwise this was (top of _terminal).
