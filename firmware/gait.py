@@ -1081,13 +1081,15 @@ class GaitEngine:
                 half = (self._dt * self._jlag) >> 1
                 ic_t = ticks_add(now, -half)
                 ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
-            if shown or self.activity != RUN or not self._zc_ok or ticks_diff(now, self._zc_t) > self._dt * self._jlag:
+            if (shown or self.activity != RUN or not self._zc_ok or self._even <= self._jlag << 1
+                    or ticks_diff(now, self._zc_t) > self._dt * self._jlag):
                 self._contact(ic_t, ic_ang)
                 return
             # Running, a jolt only the accelerometer shows, within its span of the reversal:
             # the heel landing, or the reversal itself, in the air (its angular acceleration
             # jolts the pod too, up to 60 ms before the landing). On hold: a jolt twice as
             # strong within 60 ms is the landing, otherwise this was (top of _terminal).
+            # Not across lost samples: a landing's jolt measured across them reads weak.
             self._held_ic = True
             self._held_t = ic_t
             self._held_ang = ic_ang

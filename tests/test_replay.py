@@ -411,6 +411,14 @@ def test_the_first_stride_from_standing_is_timed_from_its_push_off():
     assert s["f1"] == 1.0, s["f1"]
 
 
+def test_a_jolt_measured_across_lost_samples_is_not_held():
+    # Across lost samples a landing's jolt can read weak; held for a stronger one, the
+    # lost-sample suite lost strike classes and IC timing (class 0.946, IC 4.6 ms, against
+    # 0.988 and 3.1 ms without holding). Such a jolt is taken as it is.
+    o = evaluate.suite_overall("lost")
+    assert o["strike_class_accuracy"] >= 0.98 and o["ic_median_abs_ms"] <= 4, o
+
+
 def test_a_jolt_small_against_the_swings_braking_is_not_the_landing():
     # A third simulator's midfoot runner: braking at 9-10 g in late swing, the foot turns
     # from toe-up to toe-down 60 ms before it lands, and the braking changes by 1.5-1.7 g
