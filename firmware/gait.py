@@ -29,21 +29,24 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   rotation off it than on it; real walks, turns and all, reach 0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
-  toe-off TC at the peak toe-down rate -> SWING (toe-up rotation) -> TERMINAL swing, armed
-  for the impact -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised
-  jerk of the accelerometer over ~5 ms; across lost samples, the change beyond the trend
-  before them; or the jerk's bend: at 100 Hz the sensor's filter blunts the impact until
-  it is no steeper than the swing's own deceleration, but that deceleration is smooth
-  and the ground is not), or, for a heel strike, the reversal of
-  the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the foot
-  stops rotating toe-up, the forefoot slaps down a little later; running, by at most
-  8 ms: a runner's heel lands with the impact, and a reversal before that was in the
-  air). A landing no impact showed (fast running at 100 Hz: the swing brakes at up to
-  12 g, the ground adds less) is found afterwards: once the braking is over the foot
-  lies flat, then turns 40 deg toe-down in the push-off, which a foot in the air never
-  does (or sooner: the push-off jolts while the foot, flat and level a moment ago, turns
-  toe-down fast). IC is then the heel's reversal if it came with the end of the
-  braking, else that end.
+  toe-off TC at the peak toe-down rate -> SWING (toe-up rotation, for 10 ms at least: a
+  jolt can flick the pod for a sample) -> TERMINAL swing, armed for the impact -> initial
+  contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the accelerometer
+  over ~5 ms, and a fifth of the acceleration it changes from: a hard-braking swing turns
+  sharply on its own; across lost samples, the change beyond the trend before them; or
+  the jerk's bend: at 100 Hz the sensor's filter blunts the impact until it is no
+  steeper than the swing's own deceleration, but that deceleration is smooth and the
+  ground is not). Running, a jolt only the accelerometer shows at the toe-up reversal
+  waits 60 ms for one twice as strong: the reversal itself can jolt the pod in the air.
+  For a heel strike IC is the reversal of the toe-up rotation that precedes the impact
+  by at most 40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps
+  down a little later; running, by at most 8 ms: a runner's heel lands with the impact,
+  and a reversal before that was in the air). A landing no impact showed (fast running
+  at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is found afterwards:
+  once the braking is over the foot lies flat, then turns 40 deg toe-down in the
+  push-off, which a foot in the air never does (or sooner: the push-off jolts while the
+  foot, flat and level a moment ago, turns toe-down fast). IC is then the heel's
+  reversal if it came with the end of the braking, else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
@@ -945,8 +948,7 @@ class GaitEngine:
             # from this toe-up turn (as after a stance): a first push-off is slow, and the
             # foot may turn toe-down for 150 ms more after it left the ground, which would
             # leave the swing too little time for _MIN_SWING.
-            self._start_swing()
-            self._t_state = self._push_t
+            self._start_swing(self._push_t, self._ang)
         elif self._push_min and ticks_diff(self.now, self._push_t) > _PUSH_STALE:
             self._push_min = 0
         if e < _E_QUIET:
@@ -963,13 +965,14 @@ class GaitEngine:
         teach[6] = az >> 6
 
     @micropython.native
-    def _start_swing(self):
+    def _start_swing(self, t, ang):
+        """The swing started at ``t``, the foot at ``ang`` (the lowest it has been since)."""
         self._state = _S_SWING
         self._jerk_level = _JERK_MIN
         self._bend_level = _JERK_MIN
-        self._t_state = self.now
+        self._t_state = t
         self._w_peak = 0
-        self._ang_min = self._ang
+        self._ang_min = ang
         self._ang_max = self._ang
         self._push_min = 0
 
@@ -1302,9 +1305,7 @@ class GaitEngine:
                 elif ticks_diff(now, self._up_t) >= _UP_US:
                     self._up = False
                     self._end_stance(self._push_t)
-                    self._start_swing()
-                    self._t_state = self._up_t  # the swing started when it turned toe-up
-                    self._ang_min = self._up_ang
+                    self._start_swing(self._up_t, self._up_ang)  # when it turned toe-up
                     return
             else:
                 self._up = False
