@@ -935,6 +935,7 @@ class GaitEngine:
         self._seg_min = 0
         self._loud = False
         self._state = _S_IDLE
+        self._push_min = 0  # a push-off seen before (in a replay: after) is not this one's
 
     # ------------------------------------------------------------------ states
     @micropython.native
