@@ -925,8 +925,10 @@ class GaitEngine:
 
     @micropython.native
     def _rebase(self):
-        """The angle integral ran far (a spinning sensor): start it again from zero. A
-        stance under way ends here, a step all the same (its footfall went out)."""
+        """Start the angle, the segment and the stride machine afresh: the angle integral
+        ran far (a spinning sensor), the orientation is learned again, or the history is
+        processed again with it. A stance under way ends here, a step all the same (its
+        footfall went out)."""
         if self._state == _S_STANCE:
             self._end_stance(-1)
         self._ang = 0
