@@ -23,10 +23,17 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (toe-up positive) comes from the gait itself: between two quiet moments of the foot the
   toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
   (strike, at most about +30 deg); a burst with no rest before it (the samples began
-  mid-stride) is no evidence. Gyro bias is learned while the foot is still. The pod clipped
-  on again another way is noticed and the orientation learned afresh: at rest the learned
-  axis is no longer level, or the foot keeps rotating about another axis (2 s more of fast
-  rotation off it than on it; real walks, turns and all, reach 0.8 s).
+  mid-stride) is no evidence, nor one that turned the foot less than 40 deg either way
+  (a toe tap: 20-35 deg; the first push-off from standing: 42 and more). Once oriented,
+  every stride is checked the same way (45 deg: the first strides are past), but
+  a swinging foot can be as quiet for a moment as one on the ground: a quiet moment
+  whose accelerometer points more than 40 deg from the vertical the foot last stood
+  still at is in the air, and a burst that does not come back near where it began is
+  half a stride, no evidence either. Gyro bias is learned while the foot is still. The
+  pod clipped on again another way is noticed and the orientation learned afresh: at
+  rest the learned axis is no longer level, or the foot keeps rotating about another
+  axis (2 s more of fast rotation off it than on it; real walks, turns and all, reach
+  0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
   toe-off TC at the peak toe-down rate -> SWING (toe-up rotation, for 10 ms at least: a
@@ -108,6 +115,8 @@ _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _W_PUSH_FAST = const(3280)  # toe-down faster than 200 deg/s: a push-off, not a landing foot
 _FLAT_LOCK = const(40000)  # 40 deg toe-down from foot-flat: the heel is up, no new foot-flat
 _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
+_VOTE_MIN = const(45000)  # oriented, a burst votes on the axis sign if it turned the foot 45 deg
+_FIRST_VOTE_MIN = const(40000)  # ... and 40 to orient it (the first push-off from standing: 42)
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
 _TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
@@ -238,9 +247,10 @@ class GaitEngine:
         self._mz = 0
         # Its teaching: [fast samples taken, us of them (up to _AXIS_US), us of fast rotation
         # outside its cone net of inside]; then a turning step's: [us of fast rotation about
-        # the vertical since the foot was last flat, that vertical (accel >> 6 then)]. One
-        # list, not seven attributes (see _hold).
-        self._teach = [0, 0, 0, 0, 0, 0, 0]
+        # the vertical since the foot was last flat, that vertical (accel >> 6 then)]; then
+        # the vertical when the foot last stood still (accel >> 6, all 0 if never since it
+        # was oriented afresh). One list, not ten attributes (see _hold).
+        self._teach = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         # Stillness blocks for the bias: gyro and accel sums, the previous block's means.
         self._blk_len = 256000 // period_us
         self._reset_block()
@@ -626,6 +636,10 @@ class GaitEngine:
             self._bz = mz
             self.still = True
             self._flat_turn(ax, ay, az)
+            teach = self._teach
+            teach[7] = ax >> 6
+            teach[8] = ay >> 6
+            teach[9] = az >> 6
             if self.oriented and self._axis_tilted(ax, ay, az):
                 self._relearn(0)  # at rest: the next burst is seen whole
 
@@ -652,6 +666,10 @@ class GaitEngine:
         teach[1] = 0
         teach[2] = 0
         teach[3] = 0
+        if seg_n:  # clipped on again in motion: the vertical it stood at is gone too
+            teach[7] = 0
+            teach[8] = 0
+            teach[9] = 0
         self._mx = 0
         self._my = 0
         self._mz = 0
@@ -737,6 +755,28 @@ class GaitEngine:
         self._mz = sign * az * _Q13 // norm
 
     @micropython.native
+    def _grounded(self, ax, ay, az):
+        """A quiet moment, |a| near 1 g: is it on the ground? In the air a swinging foot can
+        pass through such a moment too (just after toe-off, its toes down 60-80 deg from
+        flat): there the accelerometer points more than 40 deg from the vertical the foot
+        last stood still at (hills and standing on the toes stay well within). True when
+        that vertical is not known."""
+        teach = self._teach
+        x = teach[7]
+        y = teach[8]
+        z = teach[9]
+        if not (x or y or z):
+            return True
+        p = (x * (ax >> 6) + y * (ay >> 6) + z * (az >> 6)) >> 5  # 1 g >> 6 = 32
+        if p <= 0:
+            return False
+        x = ax >> 6
+        y = ay >> 6
+        z = az >> 6
+        # cos > 0.766 (40 deg): p^2 > 0.587 |a|^2 with |v| = 32 (1 g); 0.587 ~ 75 / 128.
+        return (p * p) << 7 > 75 * (x * x + y * y + z * z)
+
+    @micropython.native
     def _at_rest(self, ax, ay, az):
         """|a| within 30 % of 1 g: the foot is not accelerating (on the ground)."""
         x = ax >> 3
@@ -778,7 +818,8 @@ class GaitEngine:
                     if n < self._hn - 2:
                         ok = self._vote_history(n + 2)
                     else:
-                        ok = self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min)
+                        ok = self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min,
+                                        _FIRST_VOTE_MIN)
                     if ok:
                         self.oriented = True
                         self._replay_history()
@@ -819,13 +860,14 @@ class GaitEngine:
                 lo = ang
             i = (i + 1) & mask
             k += 1
-        return self._vote(hi, -lo)
+        return self._vote(hi, -lo, _FIRST_VOTE_MIN)
 
     @micropython.native
-    def _vote(self, up, down):
+    def _vote(self, up, down, least):
         """One burst's evidence on the axis sign: push-off (toe-down) must dominate.
-        0 if the burst turned the foot too little to tell, else _KEPT or _FLIPPED."""
-        if up + down < _EXCURSION_MIN:
+        0 if the burst turned the foot less than least (mdeg) either way, too little to
+        tell it from a toe tap, else _KEPT or _FLIPPED."""
+        if (up if up > down else down) < least:
             return 0
         v = self._sign_votes + (1 if down > up else -1)
         if v < 0:
@@ -912,12 +954,21 @@ class GaitEngine:
             self._seg_max = ang
         elif ang < self._seg_min:
             self._seg_min = ang
-        if e >= _E_QUIET or not self._at_rest(ax, ay, az):
+        if e >= _E_QUIET or not self._at_rest(ax, ay, az) or not self._grounded(ax, ay, az):
             return
         flip = False
         if self._loud:
             self._loud = False
-            flip = self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min) == _FLIPPED
+            up = self._seg_max - self._seg_ang
+            down = self._seg_ang - self._seg_min
+            big = up if up > down else down
+            net = ang - self._seg_ang
+            # Only a whole stride is evidence: back within a third of its excursion (a
+            # moment in the swing can be as quiet as one on the ground, and half a stride,
+            # from the ground down or back up, is all one way), and a push-off's 45 deg at
+            # least (a toe tap turns the foot 20-30 deg and back, the wrong way for one).
+            if 3 * (net if net >= 0 else -net) <= big:
+                flip = self._vote(up, down, _VOTE_MIN) == _FLIPPED
         self._seg_ang = ang
         self._seg_max = ang
         self._seg_min = ang
