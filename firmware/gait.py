@@ -430,7 +430,7 @@ class GaitEngine:
         if self.oriented:
             self._process(ax, ay, az, gx, gy, gz, e, i)
         else:
-            self._bootstrap(e, ax, ay, az, gx, gy, gz)
+            self._bootstrap(e, ax, ay, az)
         return self._qn
 
     @micropython.native
@@ -786,25 +786,17 @@ class GaitEngine:
         return -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ
 
     @micropython.native
-    def _bootstrap(self, e, ax, ay, az, gx, gy, gz):
+    def _bootstrap(self, e, ax, ay, az):
         """Not oriented yet: find a stride-like burst between quiet moments; once one is
-        seen and the axis is known, integrate that burst along the axis to learn the sign,
-        then run the stride machine over the history so the first footfalls count too.
+        seen and the axis is known, integrate that burst from the history along the axis
+        (as learned by its end) to learn the sign, then run the stride machine over the
+        history so the first footfalls count too.
 
-        The burst is integrated again from the history when it fits there (with the axis
-        as learned by its end); at high rates a long walking stride may not, and then the
-        angle integrated live along the axis as it was being learned decides."""
-        if self._mx or self._my or self._mz:
-            w = (self._mx * gx + self._my * gy + self._mz * gz) >> 13
-            a = self._ang + ((w * self._scale) >> 14)
-            if a > _ANG_LIMIT or a < -_ANG_LIMIT:
-                a = 0
-                self._loud = False
-            self._ang = a
-            if a > self._seg_max:
-                self._seg_max = a
-            elif a < self._seg_min:
-                self._seg_min = a
+        A burst longer than the history (a run started without a pause, or at high rates
+        a long walking stride) is judged by the whole history, its excursions measured
+        from where the foot rests at its end. (It was integrated live, along the axis as
+        it was being learned: over a run's first seconds that drifted, and with a 20 deg/s
+        gyro offset taught a wrong sign the next strides then took 3 s to overturn.)"""
         if e > _E_LOUD:
             self._loud = True
         elif e < _E_QUIET and self._at_rest(ax, ay, az):
@@ -816,27 +808,23 @@ class GaitEngine:
                     # half a burst, its push-off perhaps unseen, is no evidence of the sign
                 elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
-                        ok = self._vote_history(n + 2)
+                        ok = self._vote_history(n + 2, False)
                     else:
-                        ok = self._vote(self._seg_max - self._seg_ang, self._seg_ang - self._seg_min,
-                                        _FIRST_VOTE_MIN)
+                        ok = self._vote_history(self._hn, True)
                     if ok:
                         self.oriented = True
                         self._replay_history()
                         return
-            self._ang = 0
-            self._seg_ang = 0
-            self._seg_max = 0
-            self._seg_min = 0
             self._seg_n = 0
             return
-        # Counted from the last rest, as the angle is: a slow heel rise, under the loud
-        # threshold, is the burst's too (without it the first push-off looks small).
+        # Counted from the last rest: a slow heel rise, under the loud threshold, is the
+        # burst's too (without it the first push-off looks small).
         self._seg_n += 1
 
     @micropython.native
-    def _vote_history(self, n):
-        """Integrate the last n samples along the axis and vote on its sign (_vote)."""
+    def _vote_history(self, n, from_end):
+        """Integrate the last n samples along the axis and vote on its sign (_vote), the
+        excursions measured from the first sample's angle, or from_end, the last's."""
         mask = self._hmask
         i = (self._hi - n + 1) & mask
         ang = 0
@@ -860,6 +848,9 @@ class GaitEngine:
                 lo = ang
             i = (i + 1) & mask
             k += 1
+        if from_end:
+            hi -= ang
+            lo -= ang
         return self._vote(hi, -lo, _FIRST_VOTE_MIN)
 
     @micropython.native

@@ -40,7 +40,7 @@ FIXED = [FIXTURES / n for n in ("flatfoot_walk_100hz.csv", "flatfoot_walk_205hz.
                                  "heelwalk_200hz.csv", "midrun_200hz.csv",
                                  "midrun_100hz.csv", "shortheel_walk_200hz.csv",
                                  "heelrun_wobble_200hz.csv", "runstart_200hz.csv",
-                                 "swingrest_200hz.csv")]
+                                 "swingrest_200hz.csv", "sprintstart_100hz.csv")]
 
 
 @pytest.mark.parametrize("path", SHARED + FIXED, ids=[p.stem for p in SHARED + FIXED])
@@ -550,3 +550,13 @@ def test_a_quiet_moment_in_the_swing_does_not_overturn_the_orientation():
     # stride is no evidence (see data/README.md).
     s = _score(FIXTURES, "swingrest_200hz")
     assert s["f1"] == 1.0 and s["strike_angle_mean_abs_deg"] <= 1, s
+
+
+def test_a_run_started_without_a_pause_is_oriented_from_the_history():
+    # A sprint whose first 3.7 s hold no rest, with an uncalibrated MPU6050's gyro and
+    # accelerometer offsets: the burst that orients the pod is longer than the history.
+    # Integrated live, along an axis still being learned, it taught the wrong sign (F1
+    # 0.667). It is judged now by the whole history, measured from the rest at its end;
+    # the two strides before the history are lost (see data/README.md).
+    s = _score(FIXTURES, "sprintstart_100hz")
+    assert s["matched"] >= 14 and s["strike_angle_mean_abs_deg"] <= 1, s  # of 17 (F1 0.875)
