@@ -762,17 +762,17 @@ class GaitEngine:
         last stood still at (hills and standing on the toes stay well within). True when
         that vertical is not known."""
         teach = self._teach
-        x = teach[7]
-        y = teach[8]
-        z = teach[9]
-        if not (x or y or z):
+        vx = teach[7]
+        vy = teach[8]
+        vz = teach[9]
+        if not (vx or vy or vz):
             return True
-        p = (x * (ax >> 6) + y * (ay >> 6) + z * (az >> 6)) >> 5  # 1 g >> 6 = 32
-        if p <= 0:
-            return False
         x = ax >> 6
         y = ay >> 6
         z = az >> 6
+        p = (vx * x + vy * y + vz * z) >> 5  # 1 g >> 6 = 32
+        if p <= 0:
+            return False
         # cos > 0.766 (40 deg): p^2 > 0.587 |a|^2 with |v| = 32 (1 g); 0.587 ~ 75 / 128.
         return (p * p) << 7 > 75 * (x * x + y * y + z * z)
 
