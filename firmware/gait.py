@@ -538,13 +538,14 @@ class GaitEngine:
 
     @micropython.native
     def _spaced(self):
-        """Is the last interval the rate's (within 1/16: jitter)? ``_even`` counts the samples
-        since one was not (up to _EVEN_MAX), or, below zero, the intervals off the rate in a
-        row: _EVEN_MAX of those are a new rate, not lost samples."""
+        """Is the last interval the rate's? Within a quarter of it, yes: that is timestamp
+        jitter (a logger's timer, a host's latency), while a lost sample doubles the interval.
+        ``_even`` counts the samples since one was not (up to _EVEN_MAX), or, below zero, the
+        intervals off the rate in a row: _EVEN_MAX of those are a new rate, not lost samples."""
         dt = self._dt
         p = self._period
         n = self._even
-        if -(p >> 4) <= dt - p <= p >> 4:
+        if -(p >> 2) <= dt - p <= p >> 2:
             if n < 0:
                 n = 1
             elif n < _EVEN_MAX:  # (jitter calls this at every sample: the count stays small)
