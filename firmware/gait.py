@@ -44,7 +44,7 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   the jerk's bend: at 100 Hz the sensor's filter blunts the impact until it is no
   steeper than the swing's own deceleration, but that deceleration is smooth and the
   ground is not). Running, a jolt only the accelerometer shows at the toe-up reversal
-  waits 60 ms for one twice as strong: the reversal itself can jolt the pod in the air.
+  waits 80 ms for one twice as strong: the reversal itself can jolt the pod in the air.
   For a heel strike IC is the reversal of the toe-up rotation that precedes the impact
   by at most 40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps
   down a little later; running, by at most 8 ms: a runner's heel lands with the impact,
@@ -130,7 +130,7 @@ _ACC_HARD_SQ = const(409600)  # |a| above 2.5 g: the foot is braking hard, still
 # Times in microseconds.
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
 _ZC_RUN = const(8000)  # ... running, up to 8 ms: earlier, the foot turned back in the air
-_HELD_US = const(60000)  # a running jolt at the reversal waits 60 ms for a stronger one
+_HELD_US = const(80000)  # a running jolt at the reversal waits 80 ms for a stronger one
 _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
 _SLAP_UP = const(10000)  # ... and is back within 10 deg (mdeg) of flat at the impact
 _SLAP_TURN = const(12000)  # ... having turned 12 deg (mdeg) toe-down since the reversal
@@ -1136,8 +1136,9 @@ class GaitEngine:
                 return
             # Running, a jolt only the accelerometer shows, within its span of the reversal:
             # the heel landing, or the reversal itself, in the air (its angular acceleration
-            # jolts the pod too, up to 60 ms before the landing). On hold: a jolt twice as
-            # strong within 60 ms is the landing, otherwise this was (top of _terminal).
+            # jolts the pod too, up to 60 ms before the landing, whose jolt can show 15 ms
+            # after it). On hold: a jolt twice as strong within 80 ms is the landing,
+            # otherwise this was (top of _terminal).
             # Not across lost samples: a landing's jolt measured across them reads weak.
             self._held_ic = True
             self._held_t = ic_t
