@@ -37,8 +37,8 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
   toe-off TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a
-  jolt can flick the pod for a sample, a rebound for 15 ms) -> TERMINAL swing, armed for the impact -> initial
-  contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the accelerometer
+  jolt can flick the pod for a sample, a bounce for 15 ms) -> TERMINAL swing, armed for
+  the impact -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the accelerometer
   over ~5 ms, and a fifth of the acceleration it changes from: a hard-braking swing turns
   sharply on its own; across lost samples, the change beyond the trend before them; or
   the jerk's bend: at 100 Hz the sensor's filter blunts the impact until it is no
@@ -109,7 +109,7 @@ _STILL_DG = const(1050)  # block mean gyro steady within 4 deg/s (L1, Q4 counts)
 _BIAS_MAX = const(9184)  # +-35 deg/s per axis (Q4 counts): beyond that it is not bias
 _W_PUSH = const(820)  # push-off: toe-down faster than 50 deg/s
 _W_SWING = const(1640)  # swing starts once toe-up faster than 100 deg/s
-_UP_US = const(20000)  # ... for 20 ms (a jolt flicks the pod toe-up for a sample, a rebound for 15 ms)
+_UP_US = const(20000)  # ... for 20 ms (a jolt flicks the pod toe-up for a sample, a bounce for 15)
 _W_ZC_ARM = const(328)  # a toe-up rotation faster than 20 deg/s arms the reversal detector
 _W_PEAK_MIN = const(2460)  # a real swing peaks above 150 deg/s toe-up
 _W_PUSH_FAST = const(3280)  # toe-down faster than 200 deg/s: a push-off, not a landing foot

@@ -394,16 +394,20 @@ def test_a_low_heel_strike_after_a_turn_in_the_air_is_not_a_forefoot_slap():
     assert s["ic_median_abs_ms"] <= 10
 
 
+def _early_landings(name):
+    """The fixture's detected landings that came more than 25 ms before the nearest true one."""
+    truth = [e["ic_us"] for e in podcsv.read_events(FIXTURES / (name + ".events.csv"))]
+    steps = replay.replay(podcsv.read(FIXTURES / (name + ".csv")), "cpython")["steps"]
+    return [st["ic_us"] for st in steps if min(truth, key=lambda t: abs(t - st["ic_us"])) - st["ic_us"] > 25_000]
+
+
 def test_a_runners_weak_jolt_at_the_toe_up_reversal_waits_for_a_stronger_one():
     # A fourth simulator's rearfoot runner: the foot stops turning toe-up abruptly 30-60 ms
     # before the heel lands, and the reversal jolts the pod just over the impact floor. In
     # other simulators a heel lands just as weakly at the reversal, so the jolt alone
     # cannot tell. It is now held for 80 ms: a jolt twice as strong is the landing. Six of
     # 28 landings were 25-50 ms early before, strike angle off by 0.89 deg on average.
-    rec = podcsv.read(FIXTURES / "heelrun_wobble_200hz.csv")
-    truth = [e["ic_us"] for e in podcsv.read_events(FIXTURES / "heelrun_wobble_200hz.events.csv")]
-    steps = replay.replay(rec, "cpython")["steps"]
-    early = [st["ic_us"] for st in steps if min(truth, key=lambda t: abs(t - st["ic_us"])) - st["ic_us"] > 25_000]
+    early = _early_landings("heelrun_wobble_200hz")
     assert len(early) <= 2, early
     s = _score(FIXTURES, "heelrun_wobble_200hz")
     assert s["strike_angle_mean_abs_deg"] <= 0.7 and s["ic_median_abs_ms"] <= 5, s
@@ -434,10 +438,7 @@ def test_a_jolt_on_hold_waits_for_a_landing_that_shows_70_ms_later():
     # The fourth simulator's forefoot runner: the reversal jolts the pod up to 55 ms before
     # the landing, whose own jolt shows 10-15 ms after the contact. Held for 60 ms, three
     # landings were put 48-50 ms early, at the reversal (class 90.7 %, angle 1.1 deg off).
-    rec = podcsv.read(FIXTURES / "ffrun_200hz.csv")
-    truth = [e["ic_us"] for e in podcsv.read_events(FIXTURES / "ffrun_200hz.events.csv")]
-    steps = replay.replay(rec, "cpython")["steps"]
-    early = [st["ic_us"] for st in steps if min(truth, key=lambda t: abs(t - st["ic_us"])) - st["ic_us"] > 25_000]
+    early = _early_landings("ffrun_200hz")
     assert not early, early
     s = _score(FIXTURES, "ffrun_200hz")
     assert s["f1"] == 1.0 and s["strike_class_accuracy"] >= 0.97, s
