@@ -262,6 +262,14 @@ def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
         with device.connect(vp.port) as pod:
             assert pod.read_file(CAPTURE) == b"kept"
             assert json.loads(pod.read_file("/config.json"))["raw_capture_s"] == 0
+        # that one is no capture at all (a power cut as it was created, say): downloading it
+        # keeps its bytes beside --out and takes it off the pod, which then arms again
+        assert cli.main(["capture", "--download", "--out", str(out), "--port", vp.port]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "the pod's capture %s cannot be converted (not a pod raw capture" % CAPTURE in err
+        assert (tmp_path / "rec.raw").read_bytes() == b"kept"
+        with device.connect(vp.port) as pod:
+            assert not pod.exists(CAPTURE)
 
 
 def test_capture_mistakes_are_said_before_the_pod_is_armed(tmp_path, capsys):

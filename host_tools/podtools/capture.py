@@ -18,12 +18,11 @@ downloaded yet is never replaced from here: arming again asks for the download f
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from . import config_cmd, device, paths, rawconv
-from .errors import PodError
+from . import config_cmd, device, paths, podcsv, rawconv
+from .errors import PodError, writing
 
 
 def add_arguments(p):
@@ -58,10 +57,22 @@ def download(pod, out):
     data = pod.read_file(path, size=size)
     if pod.sha256(path) != hashlib.sha256(data).hexdigest():
         raise PodError("the capture %s changed while it was read: run pod capture --download again" % path)
-    with tempfile.TemporaryDirectory(prefix="podcap-") as tmp:
-        raw = Path(tmp) / Path(path).name
-        raw.write_bytes(data)
-        _rec, warnings = rawconv.convert(raw, out)
+    try:
+        rec, warnings = rawconv.decode(data, "pod raw capture %s" % Path(path).name)
+        if not len(rec):
+            raise PodError("it holds no samples")
+    except PodError as e:
+        # Damaged (a power cut as it was created, say): kept here, and off the pod, which
+        # would otherwise refuse every new capture until this one was downloaded.
+        keep = out.with_suffix(".raw")
+        with writing(keep):
+            keep.write_bytes(data)
+        set_capture(pod, 0)
+        pod.remove(path)
+        raise PodError("the pod's capture %s cannot be converted (%s): its %d bytes are saved in %s and "
+                       "it is removed from the pod" % (path, e, len(data), keep)) from None
+    with writing(out):
+        podcsv.write(out, rec)
     for w in warnings or ():
         print("warning: %s" % w, file=sys.stderr)
     set_capture(pod, 0)
@@ -87,6 +98,7 @@ def run(args):
 
     out = Path(args.out)
     if args.download:
+        _check_out(out)
         with device.connect(args.port) as pod:
             if not download(pod, out):
                 armed = config_cmd.read_config(pod)[0].get("raw_capture_s", 0)

@@ -1,6 +1,7 @@
 """The one exception a user's situation raises; ``pod`` prints it as ``pod: message``."""
 
 import contextlib
+import os
 
 
 class PodError(Exception):
@@ -18,3 +19,14 @@ def writing(path):
         if e.filename is not None and str(e.filename) != str(path):
             reason = "%s: %s" % (e.filename, reason)
         raise PodError("cannot write %s (%s)" % (path, reason)) from None
+
+
+def not_over(out, keep, what):
+    """Refuse to write ``out`` when it is the file ``keep`` (``what`` names it): an output
+    path mistyped as an input must not destroy the input."""
+    try:
+        same = os.path.samefile(out, keep)
+    except OSError:  # either one missing (or unreadable): not the same file
+        return
+    if same:
+        raise PodError("%s is %s: it would be overwritten; write somewhere else" % (out, what))

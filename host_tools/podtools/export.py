@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import store
-from .errors import PodError, writing
+from .errors import PodError, not_over, writing
 
 CSV_COLUMNS = ("t_start_s", "dur_s", "steps", "cadence_spm", "cadence_min_spm", "cadence_max_spm", "strikes_rear",
                "strikes_mid", "strikes_fore", "strike_angle_deg", "contact_ms", "overstrides", "target_s", "run_s",
@@ -175,6 +175,7 @@ def run(args):
         print("warning: the pod's clock was not set during %s; times are estimated from when it was "
               "synced (%s)" % (s["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(s["imported_utc"]))),
               file=sys.stderr)
+    not_over(out, db.path, "the session database")
     with writing(out):
         if args.format == "csv":
             write_csv(out, ivs)

@@ -21,7 +21,7 @@ import io
 from pathlib import Path
 
 from . import sessions_cmd, store
-from .errors import PodError, writing
+from .errors import PodError, not_over, writing
 
 ALERT_STYLE = {"low_cadence": ("tab:red", "v", "low cadence"), "overstride": ("tab:purple", "^", "overstride")}
 
@@ -225,6 +225,7 @@ def run(args):
     evs = store.events(db, s["id"])
     print(summary_text(s, evs))
     out = Path(args.html) if args.html else Path(db.path).parent / "reports" / ("%s.html" % s["id"])
+    not_over(out, db.path, "the session database")
     with writing(out):
         if not args.html:  # the reports folder beside the database; a path given must exist
             out.parent.mkdir(parents=True, exist_ok=True)
