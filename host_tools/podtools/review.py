@@ -82,9 +82,12 @@ def plot_cadence(s, ivs, evs):
 
     low, target = store.target_band(s["config"])
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    ax.axhspan(low, target + (target - low), color="tab:green", alpha=0.15, label="target zone")
-    ax.axhline(target, color="tab:green", lw=1)
     pts = [(m, iv) for m, iv in zip(_minutes(ivs), ivs) if iv["cadence_mean_x10"] is not None]
+    # The zone is what the pod counts (and alerts on): from the allowed shortfall up, no cap.
+    top = max([target + (target - low) + 8] + [iv["cadence_max_x10"] / 10 + 4 for _, iv in pts
+                                                if iv["cadence_max_x10"] is not None])
+    ax.axhspan(low, top, color="tab:green", alpha=0.15, label="target zone (%g spm and up)" % low)
+    ax.axhline(target, color="tab:green", lw=1)
     if pts:
         xs = [m for m, _ in pts]
         nan = float("nan")
@@ -100,6 +103,7 @@ def plot_cadence(s, ivs, evs):
             ax.scatter(ts, [y] * len(ts), color=color, marker=marker, zorder=3, label="%s alert" % label)
             for t in ts:
                 ax.axvline(t, color=color, alpha=0.25, lw=1)
+    ax.set_ylim(top=top)
     ax.set_xlabel("minutes")
     ax.set_ylabel("steps per minute")
     ax.set_title("Cadence")
