@@ -172,6 +172,8 @@ def test_sessions_table_and_unknown_session(tmp_path, db, capsys):
     assert capsys.readouterr().err.strip() == "pod: unknown session 'S009' (pod sessions lists them)"
     assert cli.main(["export", "S00000", "--format", "csv", "--db", db.path]) == 1
     assert "matches 2 sessions" in capsys.readouterr().err
+    assert cli.main(["export", "S\udcff", "--format", "csv", "--db", db.path]) == 1  # a non-UTF-8 byte
+    assert capsys.readouterr().err.strip() == "pod: unknown session 'S\\udcff' (pod sessions lists them)"
     assert cli.main(["review", "", "--db", db.path]) == 1  # an empty id is not a prefix of all
     assert capsys.readouterr().err.strip() == "pod: give a session id (pod sessions lists them)"
 
@@ -187,6 +189,20 @@ def test_an_output_path_that_cannot_be_written_is_a_one_line_error(tmp_path, db,
         err = capsys.readouterr().err
         assert err.startswith("pod: cannot write ") and err.count("\n") == 1, err
     assert not (tmp_path / "no").exists()  # nothing created on the way
+
+
+def test_an_output_path_that_is_the_database_is_refused(tmp_path, db, capsys):
+    # A slip of the keyboard (--out where --db was meant) wrote the report or the export
+    # over the session database: every session gone, and the pod had marked them synced.
+    store.import_session(db, make_session(tmp_path, 1, minutes=3, epoch=EPOCH).read_bytes())
+    kept = Path(db.path).read_bytes()
+    for argv in (["export", "S000001", "--format", "csv", "--out", db.path],
+                 ["review", "--last", "--html", db.path]):
+        capsys.readouterr()
+        assert cli.main(argv + ["--db", db.path]) == 1, argv
+        err = capsys.readouterr().err
+        assert err == "pod: %s is the session database: it would be overwritten; write somewhere else\n" % db.path
+    assert Path(db.path).read_bytes() == kept
 
 
 def _pngs(html_text):

@@ -501,6 +501,11 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "walk.events.csv").write_text("")  # an empty truth is not "no strides"
     assert cli.main(["evaluate", str(rec)]) == 1
     assert "expected a header with ic_us" in capsys.readouterr().err
+    for value in ("1e30", "inf", "nan"):  # a float that is no int64 time
+        (tmp_path / "walk.events.csv").write_text("ic_us,tc_us\n%s,\n" % value)
+        assert cli.main(["evaluate", str(rec)]) == 1
+        assert capsys.readouterr().err == "pod: %s: line 2: ic_us %s is out of range\n" % (
+            tmp_path / "walk.events.csv", value)
     assert cli.main(["simulate", "--scenario", "run", "--duration", "0", "--out", str(tmp_path / "s.csv")]) == 1
     assert capsys.readouterr().err == "pod: duration 0 s is out of range (15 to 21600)\n"
     # an option the scenario would ignore is refused, not silently dropped
@@ -536,8 +541,9 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert demo._demo_folder(old_demo) == old_demo and (old_demo / ".pod-demo").exists()
     assert cli.main(["demo", "--out", str(mine / "notes.txt")]) == 1
     assert capsys.readouterr().err == "pod: --out %s: not a folder\n" % (mine / "notes.txt")
-    assert cli.main(["flash", "--board", "nope", "--port", str(tmp_path / "no-such-port")]) == 1
-    assert capsys.readouterr().err == "pod: unknown board 'nope' (known: esp32_devkitc, lolin_d32)\n"
+    for board in ("nope", "../firmware/app", "_private"):  # a board's plain name, nothing else
+        assert cli.main(["flash", "--board", board, "--port", str(tmp_path / "no-such-port")]) == 1
+        assert capsys.readouterr().err == "pod: unknown board %r (known: esp32_devkitc, lolin_d32)\n" % board
 
 
 @pytest.mark.parametrize("value", ["99999999999999999999999", "1_000", "0x10"])

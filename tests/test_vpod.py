@@ -212,6 +212,10 @@ def test_pod_vpod_refuses_what_it_would_destroy_or_cannot_use(tmp_path, capsys, 
     header_only.write_text("# pod-imu 1\n# rate_hz=200\nt_us,ax,ay,az,gx,gy,gz\n")
     for argv, said in ((["--flash", str(run)], "is not a virtual pod's flash image"),
                        (["--board", "nope"], "unknown board 'nope' (known: esp32_devkitc, lolin_d32)"),
+                       (["--board", "../firmware/app"], "unknown board '../firmware/app'"),
+                       (["--speed", "nan"], "--speed must be a positive number or 'max', not 'nan'"),
+                       (["--speed", "inf"], "--speed must be a positive number or 'max', not 'inf'"),
+                       (["--recording", str(run), "--trace", str(run)], "is the recording: it would be overwritten"),
                        (["--battery", "150"], "--battery is a charge in percent, 0 to 100"),
                        (["--recording", str(header_only)], "the recording has no samples"),
                        (["--trace", str(tmp_path / "no" / "t.jsonl")], "No such file or directory")):

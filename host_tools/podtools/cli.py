@@ -57,8 +57,8 @@ def main(argv=None):
         print("pod: %s" % (("%s: %s" % (e.filename, e.strerror)) if e.filename and e.strerror else e),
               file=sys.stderr)
         return 1
-    except sqlite3.DatabaseError as e:  # a damaged session database (open_db vets the rest)
-        print("pod: the session database cannot be read (%s)" % e, file=sys.stderr)
+    except sqlite3.DatabaseError as e:  # a damaged session database (open_db vets the rest), a full disk
+        print("pod: the session database cannot be read or written (%s)" % e, file=sys.stderr)
         return 1
 
 

@@ -20,7 +20,7 @@ def boards():
 def board_file(name):
     """board_configs/NAME.py (dashes read as underscores); PodError naming the known boards."""
     path = BOARD_DIR / ("%s.py" % name.replace("-", "_"))
-    if not path.is_file():
+    if path not in boards():  # a plain name of one of them: not a path, not a _private module
         from .errors import PodError
 
         raise PodError("unknown board %r (known: %s)" % (name, ", ".join(p.stem for p in boards())))

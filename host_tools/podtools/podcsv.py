@@ -187,7 +187,10 @@ def _convert(column, value):
     if value == "":
         return None
     if column in ("ic_us", "tc_us", "contact_ms", "overstride"):
-        return int(float(value))
+        x = float(value)
+        if not -2.0**62 < x < 2.0**62:  # (nan and inf fail this too)
+            raise ValueError("%s %s is out of range" % (column, value))
+        return int(x)
     if column == "strike_angle_deg":
         return float(value)
     return value

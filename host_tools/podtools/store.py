@@ -273,6 +273,10 @@ def get_session(db, ref):
     ref = ref.strip()
     if not ref:
         raise PodError("give a session id (pod sessions lists them)")
+    try:
+        ref.encode()
+    except UnicodeEncodeError:  # bytes that are not UTF-8 on the command line: no id has them
+        raise PodError("unknown session %r (pod sessions lists them)" % ref) from None
     rows = db.execute("SELECT %s FROM sessions WHERE id = ? OR id LIKE ? ESCAPE '\\'" % _LIST_COLS,
                       (ref, ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")).fetchall()
     exact = [r for r in rows if r["id"] == ref]

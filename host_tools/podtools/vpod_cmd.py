@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from .errors import PodError
+from .errors import PodError, not_over
 
 
 def add_arguments(parser):
@@ -35,8 +35,8 @@ def _speed(text):
         value = float(text)
     except ValueError:
         raise PodError("--speed must be a number or 'max', not %r" % text) from None
-    if value <= 0:
-        raise PodError("--speed must be positive")
+    if not 0 < value < float("inf"):  # (NaN fails this too)
+        raise PodError("--speed must be a positive number or 'max', not %r" % text)
     return value
 
 
@@ -59,6 +59,9 @@ def run(args):
     speed = _speed(args.speed)
     if args.battery is not None and not 0 <= args.battery <= 100:
         raise PodError("--battery is a charge in percent, 0 to 100 (got %g)" % args.battery)
+    if args.recording:
+        not_over(args.trace, args.recording, "the recording")
+    not_over(args.trace, args.flash, "the flash image")
     rec = _recording(args)
     battery = {"soc": args.battery} if args.battery is not None else None
     pod = VirtualPod(flash=Path(args.flash), recording=rec, speed=speed, trace=Path(args.trace),
