@@ -207,20 +207,6 @@ def test_an_output_path_that_is_the_database_is_refused(tmp_path, db, capsys):
 
 def _pngs(html_text):
     return [base64.b64decode(m) for m in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html_text)]
-def test_an_output_path_that_is_the_database_is_refused(tmp_path, db, capsys):
-    # A slip of the keyboard (--out where --db was meant) wrote the report or the export
-    # over the session database: every session gone, and the pod had marked them synced.
-    store.import_session(db, make_session(tmp_path, 1, minutes=3, epoch=EPOCH).read_bytes())
-    kept = Path(db.path).read_bytes()
-    for argv in (["export", "S000001", "--format", "csv", "--out", db.path],
-                 ["review", "--last", "--html", db.path]):
-        capsys.readouterr()
-        assert cli.main(argv + ["--db", db.path]) == 1, argv
-        err = capsys.readouterr().err
-        assert err == "pod: %s is the session database: it would be overwritten; write somewhere else\n" % db.path
-    assert Path(db.path).read_bytes() == kept
-
-
 
 
 def test_review_writes_an_offline_report_with_images(tmp_path, db, capsys):
