@@ -12,7 +12,8 @@ interrupt it. It then downloads the capture (resumable chunks, checked by SHA-25
 pod), converts it with podtools.rawconv, removes it from the pod and disarms
 (``raw_capture_s`` = 0). If the pod has not captured yet (no run started), the capture
 stays armed and ``pod capture --download --out REC.csv`` fetches it later. A capture not
-downloaded yet is never replaced from here: arming again asks for the download first.
+downloaded yet is never replaced from here: arming again asks for the download first. One
+that cannot be converted (cut short as it was created) is saved as REC.raw and removed.
 """
 
 import hashlib
