@@ -60,8 +60,6 @@ def download(pod, out):
         raise PodError("the capture %s changed while it was read: run pod capture --download again" % path)
     try:
         rec, warnings = rawconv.decode(data, "pod raw capture %s" % Path(path).name)
-        if not len(rec):
-            raise PodError("it holds no samples")
     except PodError as e:
         # Damaged (a power cut as it was created, say): kept here, and off the pod, which
         # would otherwise refuse every new capture until this one was downloaded.

@@ -49,7 +49,8 @@ def parse_header(data):
 
 
 def decode(data, source="pod raw capture"):
-    """Decode a capture's bytes: ``(podcsv.Recording, warnings)``."""
+    """Decode a capture's bytes: ``(podcsv.Recording, warnings)``; PodError if they are not
+    a capture or hold no samples."""
     head = parse_header(data)
     period = head["period_us"]
     warnings = []
@@ -87,8 +88,10 @@ def decode(data, source="pod raw capture"):
             times.append(block_t + period * np.arange(whole, dtype=np.int64))
         t_abs = block_t + period * whole
         i += BLOCK_HEAD + 12 * n
-    imu = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros((0, 6), np.int16)
-    t_us = np.concatenate(times) if times else np.zeros(0, np.int64)
+    if not chunks:
+        raise PodError("the capture holds no samples")
+    imu = np.concatenate(chunks).astype(np.int16)
+    t_us = np.concatenate(times)
     meta = {"period_us": period}
     if gaps:
         meta["gaps"] = gaps
@@ -110,7 +113,5 @@ def convert(raw_path, csv_path, source=None):
         rec, warnings = decode(data, source or "pod raw capture %s" % raw_path.name)
     except PodError as e:
         raise PodError("%s: %s" % (raw_path, e)) from None
-    if not len(rec):
-        raise PodError("%s: the capture holds no samples" % raw_path)
     podcsv.write(csv_path, rec)
     return rec, warnings
