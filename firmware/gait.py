@@ -35,24 +35,24 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   axis (2 s more of fast rotation off it than on it; real walks, turns and all, reach
   0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
-* A stride is a small state machine: STANCE (find foot-flat, then the push-off) ->
-  toe-off TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a
-  jolt can flick the pod for a sample, a bounce for 15 ms) -> TERMINAL swing, armed for
-  the impact -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the accelerometer
-  over ~5 ms, and a fifth of the acceleration it changes from: a hard-braking swing turns
-  sharply on its own; across lost samples, the change beyond the trend before them; or
-  the jerk's bend: at 100 Hz the sensor's filter blunts the impact until it is no
-  steeper than the swing's own deceleration, but that deceleration is smooth and the
-  ground is not). Running, a jolt only the accelerometer shows at the toe-up reversal
-  waits 80 ms for one twice as strong: the reversal itself can jolt the pod in the air.
-  For a heel strike IC is the reversal of the toe-up rotation that precedes the impact
-  by at most 40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps
-  down a little later; running, by at most 8 ms: a runner's heel lands with the impact,
-  and a reversal before that was in the air). A landing no impact showed (fast running
-  at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is found afterwards:
-  once the braking is over the foot lies flat, then turns 40 deg toe-down in the
-  push-off, which a foot in the air never does (or sooner: the push-off jolts while the
-  foot, flat and level a moment ago, turns toe-down fast). IC is then the heel's
+* A stride is a small state machine: STANCE (find foot-flat, then the push-off) -> toe-off
+  TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a jolt can
+  flick the pod for a sample, a bounce for 15 ms) -> TERMINAL swing, armed for the impact
+  -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the
+  accelerometer over ~5 ms, and a fifth of the acceleration it changes from: a
+  hard-braking swing turns sharply on its own; across lost samples, the change beyond the
+  trend before them; or the jerk's bend: at 100 Hz the sensor's filter blunts the impact
+  until it is no steeper than the swing's own deceleration, but that deceleration is
+  smooth and the ground is not). Running, a jolt only the accelerometer shows at the
+  toe-up reversal waits 80 ms for one twice as strong: the reversal itself can jolt the
+  pod in the air. For a heel strike IC is the reversal of the toe-up rotation that
+  precedes the impact by at most 40 ms (the heel touches, the foot stops rotating toe-up,
+  the forefoot slaps down a little later; running, by at most 8 ms: a runner's heel lands
+  with the impact, and a reversal before that was in the air). A landing no impact showed
+  (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is found
+  afterwards: once the braking is over the foot lies flat, then turns 40 deg toe-down in
+  the push-off, which a foot in the air never does (or sooner: the push-off jolts while
+  the foot, flat and level a moment ago, turns toe-down fast). IC is then the heel's
   reversal if it came with the end of the braking, else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the

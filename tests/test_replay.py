@@ -130,7 +130,7 @@ def test_a_one_sample_flick_of_the_pod_in_the_stance_is_not_the_toe_off(rate):
     # after the heel (a fourth simulator's compliant mount did it). The heel's roll had
     # already turned the foot toe-down fast, so the flick read as the swing starting: the
     # stance ended 40 ms after the landing, too short to be a contact (no contact time at
-    # all before, at both rates). The toe-up turn now has to last 10 ms.
+    # all before, at both rates). The toe-up turn now has to last 20 ms (10 at first).
     rec, truth = simulate.simulate("run", seed=5, rate_hz=rate, strike="rearfoot", duration=30)
     gyro = rec.imu[:, 3:6].astype(np.int64)
     for ev in truth:
