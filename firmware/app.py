@@ -35,15 +35,17 @@ The coach's fade thinning is applied as a beat mask (every 2nd/4th/8th beat). Wh
 coach stops clicking, the metronome stops. The app reads the coach's
 schedule through ``Coach.schedule()``.
 
-Sessions. A session starts when the engine reports running (``auto_start``; walking does
-not start one, a runner's warm-up walk is not a run) and stops after ``auto_stop_idle_s``
-without a footfall (walk breaks keep it open). Records: a HEADER at the start, an INTERVAL
-every ``interval_s`` (boundaries on the system clock from the session start, no drift),
-EVENTs for alerts and faults, a FOOTER at the end. Flash full: ``ensure_space`` deletes
-old synced sessions; if there is still no room, or a write fails, recording stops for this
-boot and FLASH_FULL plays. ``raw_capture_s > 0`` also captures that many seconds of raw
-FIFO bytes at the start of each session into ``CAPTURE_PATH`` (podtools.rawconv), replacing
-the previous capture.
+Sessions. A session starts when the engine reports running (``auto_start``; walking does not
+start one, a runner's warm-up walk is not a run) and stops after ``auto_stop_idle_s``
+without a footfall (walk breaks keep it open); a session stopped so ends at its last
+footfall: the wait is not part of the run (the intervals that passed during it are already
+written, empty, past the footer's duration; the last, partial one is not). Records: a HEADER
+at the start, an INTERVAL every ``interval_s`` (boundaries on the system clock from the
+session start, no drift), EVENTs for alerts and faults, a FOOTER at the end. Flash full:
+``ensure_space`` deletes old synced sessions; if there is still no room, or a write fails,
+recording stops for this boot and FLASH_FULL plays. ``raw_capture_s > 0`` also captures that
+many seconds of raw FIFO bytes at the start of each session into ``CAPTURE_PATH``
+(podtools.rawconv), replacing the previous capture.
 
 Faults. An ``OSError`` from the bus never leaves the loop: reads are retried with
 exponential back-off (10 ms .. 1 s); from the third failure the bus is recovered (nine SCL
@@ -905,6 +907,11 @@ class App:
         if w is None:
             return
         now_ms = self._ms()
+        end_ms = now_ms
+        if reason == 1 or reason == 5:  # "idle", "sensor_fault": no footfall for idle_stop_ms
+            end_ms = self._last_ff_ms
+            if ticks_diff(end_ms, self._start_ms) < 0:
+                end_ms = self._start_ms
         while self._evn and not w.closed:
             self._write_event()
         if self._pending_t >= 0 and not w.closed:
@@ -913,14 +920,14 @@ class App:
             self.writer = None
             return
         part = ticks_diff(now_ms, self._iv_start_ms)
-        if part > 0:
+        if part > 0 and ticks_diff(end_ms, self._iv_start_ms) > 0:
             self._close_interval(part)
             self._write_pending()
         if self.capture is not None:
             self.capture.close()
             self.capture = None
         if self.writer is not None:
-            if self.writer.close({"reason": reason, "duration_ms": ticks_diff(now_ms, self._start_ms)}):
+            if self.writer.close({"reason": reason, "duration_ms": ticks_diff(end_ms, self._start_ms)}):
                 self.hw.log("session closed (%s)" % sessionlog.END_REASONS[reason - 1])
                 self.buz.play(buzzer.SESSION_STOP)
             else:  # no footer: the records written are kept (pod sync reads them as cut off)

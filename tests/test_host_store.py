@@ -310,3 +310,31 @@ def test_the_form_figures_are_the_runs_not_the_cool_down_walks(tmp_path, db):
     assert s["cadence_spm"] == pytest.approx(176) and s["overstride_share"] == 0
     assert s["contact_ms"] == pytest.approx(250) and s["strike_mix"][1] == pytest.approx(12 / 14)
     assert s["run_s"] == 60 and s["target_share"] == 1
+
+
+def test_a_session_stopped_for_idleness_ends_at_its_last_footfall(tmp_path, db, capsys):
+    # The pod waited 20 s for another footfall before it stopped the session: the two
+    # intervals of that wait were written (empty) but lie past the footer's duration.
+    from garmin_fit_sdk import Decoder, Stream
+
+    sid = "S000010-000a"
+    w = sessionlog.SessionWriter(str(tmp_path), sid, {"firmware": "0.test", "config": podconfig.defaults(),
+                                                      "start_epoch": EPOCH, "start_ticks_ms": 0, "interval_ms": 10000})
+    for k in range(5):
+        run = k < 3
+        w.interval({"t_offset_s": 10 * k, "dur_ms": 10000, "steps": 29 if run else 0,
+                    "cadence_mean_x10": 1760 if run else None, "strikes_mid": 14 if run else 0,
+                    "run_ms": 10000 if k < 2 else (5000 if run else 0)})
+    w.close({"reason": "idle", "duration_ms": 25000})
+    store.import_session(db, (tmp_path / (sid + ".pod")).read_bytes())
+    assert [iv["t_offset_s"] for iv in store.intervals(db, sid)] == [0, 10, 20]
+    s = store.get_session(db, sid)
+    assert s["duration_ms"] == 25000 and s["run_s"] == 25 and s["steps"] == 87
+    out = tmp_path / "s.fit"
+    assert cli.main(["export", sid, "--format", "fit", "--out", str(out), "--db", db.path]) == 0
+    messages, errors = Decoder(Stream.from_byte_array(bytearray(out.read_bytes()))).read()
+    assert errors == [] and len(messages["record_mesgs"]) == 3
+    assert messages["session_mesgs"][0]["total_elapsed_time"] == 25
+    assert max(r["timestamp"] for r in messages["record_mesgs"]) <= messages["session_mesgs"][0]["timestamp"]
+    assert cli.main(["sessions", "--db", db.path]) == 0
+    assert "0:25" in capsys.readouterr().out

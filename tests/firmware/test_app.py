@@ -128,6 +128,13 @@ def test_running_session_file_and_clicks_on_grid():
         assert r["steps"] >= 20 and r["run_ms"] > 5000, r
         assert r["contact_mean_ms"] is not None and r["angle_mean_x10"] is not None
     assert foot["steps"] == sum(r["steps"] for r in ivs) and foot["intervals"] == len(ivs)
+    # Stopped for idleness, the session ends at its last footfall, not 20 s later: the
+    # intervals of the wait lie past its duration, empty, and the partial last one is not written.
+    stepped = [r for r in ivs if r["steps"]]
+    waited = [r for r in ivs if r["t_offset_s"] * 1000 >= foot["duration_ms"]]
+    assert stepped[-1]["t_offset_s"] * 1000 < foot["duration_ms"] <= 60000, (foot, stepped[-1])
+    assert waited and all(r["steps"] == 0 for r in waited), waited
+    assert all(r["dur_ms"] == 10000 for r in ivs), ivs
     assert b.played(buzzer.SESSION_START) and b.played(buzzer.SESSION_STOP)
     assert grid.n > 100 and grid.runs <= 3 and grid.worst <= 2000, (grid.n, grid.runs, grid.worst)
     assert a.errors == 0
