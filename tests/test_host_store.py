@@ -146,6 +146,12 @@ def test_a_database_that_is_not_ours_is_left_alone(tmp_path, db, capsys):
     assert con.execute("SELECT name FROM sqlite_master").fetchall() == [("foo",)]
     assert con.execute("PRAGMA user_version").fetchone()[0] == 0
     con.close()
+    # an empty file: a command that only reads it does not make it a database
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    assert cli.main(["sessions", "--db", str(empty)]) == 1
+    assert capsys.readouterr().err == "pod: no session database at %s yet: run pod sync first\n" % empty
+    assert empty.read_bytes() == b""
     # ours, with a damaged page: one line, not a traceback
     store.import_session(db, make_session(tmp_path, 1, minutes=30).read_bytes())
     db.close()

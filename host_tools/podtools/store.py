@@ -117,7 +117,8 @@ def _locked(path, exc):
 def open_db(path=None, create=True):
     """Open (and create or upgrade) the store at ``path`` (default: the user data dir)."""
     path = Path(path) if path else default_db_path()
-    if not create and not path.exists():
+    if not create and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
+        # (an empty file is left as it is: a command that only reads writes no schema into it)
         raise PodError("no session database at %s yet: run pod sync first" % path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
