@@ -584,9 +584,13 @@ class GaitEngine:
 
     def _gap(self):
         """Samples were lost: the stride under way cannot be trusted (the bout goes on: a
-        footfall held for confirmation stays held)."""
+        footfall held for confirmation stays held). If the push-off went into the hole, the
+        foot comes back in the air: its next toe-up turn is a swing, timed from here."""
         if self._state == _S_STANCE:
             self._end_stance(-1)
+        if self._state != _S_IDLE and self._push_min >= -_W_PUSH:
+            self._push_min = -_W_PUSH - 1
+            self._push_t = self.now
         self._state = _S_IDLE
         self._ic_n = 0
         self._loud = False

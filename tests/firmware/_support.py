@@ -30,6 +30,7 @@ TESTS_DIR = _dirname(_dirname(__file__))
 ROOT = _dirname(TESTS_DIR)
 FIRMWARE_DIR = ROOT + "/firmware"
 SHARED_DATA = ROOT + "/../shared/data"  # the shared real recordings, beside the clone
+TEST_DATA = TESTS_DIR + "/data"  # the project's own fixtures (tests/data/README.md)
 
 
 def path_exists(path):
@@ -66,12 +67,12 @@ def read_recording(path, limit=None):
     return t, imu
 
 
-def read_truth_ic(path):
-    """The ic_us column of a NAME.events.csv sidecar."""
+def read_truth_ic(path, column=0):
+    """The ic_us column of a NAME.events.csv sidecar (``column=1``: tc_us)."""
     out = []
     with open(path) as f:
         f.readline()
         for line in f:
             if line.strip():
-                out.append(int(line.split(",")[0]))
+                out.append(int(line.split(",")[column]))
     return out
