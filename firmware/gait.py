@@ -131,6 +131,7 @@ _ACC_HARD_SQ = const(409600)  # |a| above 2.5 g: the foot is braking hard, still
 _ZC_WINDOW = const(40000)  # heel-strike reversal counts as IC up to 40 ms before impact
 _ZC_RUN = const(8000)  # ... running, up to 8 ms: earlier, the foot turned back in the air
 _HELD_US = const(80000)  # a running jolt at the reversal waits 80 ms for a stronger one
+_HOLD_AFTER = const(15000)  # ... a jolt up to 15 ms (or a jerk span) after the reversal
 _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the reversal
 _SLAP_UP = const(10000)  # ... and is back within 10 deg (mdeg) of flat at the impact
 _SLAP_TURN = const(12000)  # ... having turned 12 deg (mdeg) toe-down since the reversal
@@ -1134,14 +1135,18 @@ class GaitEngine:
                 half = (self._dt * self._jlag) >> 1
                 ic_t = ticks_add(now, -half)
                 ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
+            span = self._dt * self._jlag
+            if span < _HOLD_AFTER:
+                span = _HOLD_AFTER
             if (shown or self.activity != RUN or not self._zc_ok or self._even <= self._jlag << 1
-                    or ticks_diff(now, self._zc_t) > self._dt * self._jlag):
+                    or ticks_diff(now, self._zc_t) > span):
                 self._contact(ic_t, ic_ang)
                 return
-            # Running, a jolt only the accelerometer shows, within its span of the reversal:
-            # the heel landing, or the reversal itself, in the air (its angular acceleration
-            # jolts the pod too, up to 60 ms before the landing, whose jolt can show 15 ms
-            # after it). On hold: a jolt twice as strong within 80 ms is the landing,
+            # Running, a jolt only the accelerometer shows, within 15 ms of the reversal (or
+            # a jerk span): the heel landing, or the reversal itself, in the air (its angular
+            # acceleration jolts the pod too, up to 60 ms before the landing, whose jolt can
+            # show 15 ms after it; and a gyro bias of 3 deg/s moves the reversal by a sample
+            # at 200 Hz). On hold: a jolt twice as strong within 80 ms is the landing,
             # otherwise this was (top of _terminal).
             # Not across lost samples: a landing's jolt measured across them reads weak.
             self._held_ic = True
