@@ -67,8 +67,8 @@ def read_recording(path, limit=None):
     return t, imu
 
 
-def read_truth_ic(path, column=0):
-    """The ic_us column of a NAME.events.csv sidecar (``column=1``: tc_us)."""
+def read_truth(path, column=0):
+    """One column of a NAME.events.csv sidecar: 0 is ic_us, 1 tc_us."""
     out = []
     with open(path) as f:
         f.readline()

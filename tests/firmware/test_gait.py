@@ -2,7 +2,7 @@
 from array import array
 
 import gait
-from _support import IS_MICROPYTHON, SHARED_DATA, TEST_DATA, read_recording, read_truth_ic, skip
+from _support import IS_MICROPYTHON, SHARED_DATA, TEST_DATA, read_recording, read_truth, skip
 from compat import TICKS_MAX, ticks_diff
 
 
@@ -83,7 +83,7 @@ def _gaitmap(foot):
     detections taken over the span the motion capture annotates."""
     name = SHARED_DATA + "/gaitmap_walk_" + foot
     out = _run(name + ".csv")
-    truth = read_truth_ic(name + ".events.csv")
+    truth = read_truth(name + ".events.csv")
     lo, hi = truth[0] - 500000, truth[-1] + 60000
     det = [e[1] for e in out if e[0] == "step" and lo <= e[1] <= hi]
     return out, _match(det, truth), truth, det
@@ -178,7 +178,7 @@ def test_lost_samples_do_not_break_detection():
     # Every 50th sample dropped: the rate is uneven but the walk is the same.
     name = SHARED_DATA + "/gaitmap_walk_right"
     out = _run(name + ".csv", drop_every=50)
-    truth = read_truth_ic(name + ".events.csv")
+    truth = read_truth(name + ".events.csv")
     det = [e[1] for e in out if e[0] == "step" and truth[0] - 500000 <= e[1] <= truth[-1] + 60000]
     assert len(_match(det, truth)) >= len(truth) - 1
 
@@ -193,8 +193,8 @@ def test_samples_lost_over_a_push_off_do_not_cost_the_next_footfall():
         (TEST_DATA + "/ffrun_200hz", 100000, 150000),
     )
     for name, before, after in cases:
-        ics = read_truth_ic(name + ".events.csv")
-        tcs = read_truth_ic(name + ".events.csv", column=1)
+        ics = read_truth(name + ".events.csv")
+        tcs = read_truth(name + ".events.csv", column=1)
         holes = [(tcs[k] - before, tcs[k] + after) for k in range(2, len(tcs) - 1, 3)]
         holed = [e[1] for e in _run(name + ".csv", holes=holes) if e[0] == "step"]
         for _t0, t1 in holes:
