@@ -1127,19 +1127,16 @@ class GaitEngine:
             if self._pushing_off(now, ang, w):
                 self._landed_before(w)  # the landing was at that foot-flat: this is later
                 return
+            span = self._dt * self._jlag  # the jerk's span, us
             if self._zc_ok and self._heel_first(now):
                 ic_t = self._zc_t
                 ic_ang = self._zc_ang
             else:
                 # Impact onset: the change began about half a jerk span ago.
-                half = (self._dt * self._jlag) >> 1
-                ic_t = ticks_add(now, -half)
+                ic_t = ticks_add(now, -(span >> 1))
                 ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
-            span = self._dt * self._jlag
-            if span < _HOLD_AFTER:
-                span = _HOLD_AFTER
             if (shown or self.activity != RUN or not self._zc_ok or self._even <= self._jlag << 1
-                    or ticks_diff(now, self._zc_t) > span):
+                    or ticks_diff(now, self._zc_t) > (span if span > _HOLD_AFTER else _HOLD_AFTER)):
                 self._contact(ic_t, ic_ang)
                 return
             # Running, a jolt only the accelerometer shows, within 15 ms of the reversal (or
