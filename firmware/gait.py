@@ -24,9 +24,12 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
   (strike, at most about +30 deg); a burst with no rest before it (the samples began
   mid-stride) is no evidence, nor one that turned the foot less than 40 deg either way
-  (a toe tap: 20-35 deg; the first push-off from standing: 42 and more). Once oriented,
-  every stride is checked the same way (45 deg: the first strides are past), but
-  a swinging foot can be as quiet for a moment as one on the ground: a quiet moment
+  (a toe tap: 20-35 deg; the first push-off from standing: 42 and more). A fast run's
+  stances need not go quiet at all: a burst still under way is judged from the rest it
+  began at when that rest is about to leave the history, if it turned the foot 50 deg
+  (a foot shaken in the air, from a quiet moment at one end of its swing: 47). Once
+  oriented, every stride is checked the same way (45 deg: the first strides are past),
+  but a swinging foot can be as quiet for a moment as one on the ground: a quiet moment
   whose accelerometer points more than 40 deg from the vertical the foot last stood
   still at is in the air, and a burst that does not come back near where it began is
   half a stride, no evidence either. Gyro bias is learned while the foot is still. The
@@ -117,6 +120,7 @@ _FLAT_LOCK = const(40000)  # 40 deg toe-down from foot-flat: the heel is up, no 
 _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg (mdeg)
 _VOTE_MIN = const(45000)  # oriented, a burst votes on the axis sign if it turned the foot 45 deg
 _FIRST_VOTE_MIN = const(40000)  # ... and 40 to orient it (the first push-off from standing: 42)
+_LONG_VOTE_MIN = const(50000)  # ... and 50 if it is judged still under way (_bootstrap)
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
 _TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
@@ -799,10 +803,12 @@ class GaitEngine:
         history so the first footfalls count too.
 
         A burst longer than the history (a run started without a pause, or at high rates
-        a long walking stride) is judged by the whole history, its excursions measured
-        from where the foot rests at its end. (It was integrated live, along the axis as
-        it was being learned: over a run's first seconds that drifted, and with a 20 deg/s
-        gyro offset taught a wrong sign the next strides then took 3 s to overturn.)"""
+        a long walking stride) is judged when the rest it began at is about to leave the
+        history, from that rest; if it turned the foot too little by then, at its end by
+        the whole history, its excursions measured from where the foot rests there. (It
+        was integrated live, along the axis as it was being learned: over a run's first
+        seconds that drifted, and with a 20 deg/s gyro offset taught a wrong sign the next
+        strides then took 3 s to overturn.)"""
         if e > _E_LOUD:
             self._loud = True
         elif e < _E_QUIET and self._at_rest(ax, ay, az):
@@ -814,9 +820,9 @@ class GaitEngine:
                     # half a burst, its push-off perhaps unseen, is no evidence of the sign
                 elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
-                        ok = self._vote_history(n + 2, False)
+                        ok = self._vote_history(n + 2, False, _FIRST_VOTE_MIN)
                     else:
-                        ok = self._vote_history(self._hn, True)
+                        ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN)
                     if ok:
                         self.oriented = True
                         self._replay_history()
@@ -825,12 +831,22 @@ class GaitEngine:
             return
         # Counted from the last rest: a slow heel rise, under the loud threshold, is the
         # burst's too (without it the first push-off looks small).
-        self._seg_n += 1
+        n = self._seg_n + 1
+        self._seg_n = n
+        if n == self._hmask and self._hn > n and self._loud and self._teach[1] >= _AXIS_US:
+            # The rest it began at is about to leave the history and the foot has not been
+            # at rest since: a fast run's stances need not go quiet. Judge it from there, by
+            # 50 deg: a run's push-offs turn the foot 50-120 deg from where it stood, a foot
+            # shaken in the air up to 47 from a quiet moment at one end of its swing.
+            if self._vote_history(n + 1, False, _LONG_VOTE_MIN):
+                self.oriented = True
+                self._replay_history()
 
     @micropython.native
-    def _vote_history(self, n, from_end):
-        """Integrate the last n samples along the axis and vote on its sign (_vote), the
-        excursions measured from the first sample's angle, or from_end, the last's."""
+    def _vote_history(self, n, from_end, least):
+        """Integrate the last n samples along the axis and vote on its sign (_vote, by at
+        least ``least`` mdeg), the excursions measured from the first sample's angle, or
+        from_end, the last's."""
         mask = self._hmask
         i = (self._hi - n + 1) & mask
         ang = 0
@@ -857,7 +873,7 @@ class GaitEngine:
         if from_end:
             hi -= ang
             lo -= ang
-        return self._vote(hi, -lo, _FIRST_VOTE_MIN)
+        return self._vote(hi, -lo, least)
 
     @micropython.native
     def _vote(self, up, down, least):

@@ -297,3 +297,17 @@ def test_engine_allocates_nothing_per_sample():
         micropython.heap_unlock()
     assert alloc[0] == 0, alloc
     assert eng.steps >= 29  # the turning step at 18.43 s among them
+    # And a run whose stances never rest, judged once the rest before it leaves the history.
+    t, imu = read_recording(TEST_DATA + "/fastmid_400hz.csv")
+    dts = array("i", [2500] * len(t))
+    for i in range(1, len(t)):
+        dts[i] = t[i] - t[i - 1]
+    eng = gait.GaitEngine(period_us=2500)
+    alloc = [-1]
+    micropython.heap_lock()
+    try:
+        _feed_all(eng, t, imu, dts, alloc)
+    finally:
+        micropython.heap_unlock()
+    assert alloc[0] == 0, alloc
+    assert eng.steps >= 9
