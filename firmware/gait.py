@@ -48,7 +48,8 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   until it is no steeper than the swing's own deceleration, but that deceleration is
   smooth and the ground is not). Running, a jolt only the accelerometer shows at the
   toe-up reversal waits 80 ms for one twice as strong: the reversal itself can jolt the
-  pod in the air. For a heel strike IC is the reversal of the toe-up rotation that
+  pod in the air, and bend its acceleration too (a bend is the ground at once only if the
+  jerk is half the acceleration it changes from). For a heel strike IC is the reversal of the toe-up rotation that
   precedes the impact by at most 40 ms (the heel touches, the foot stops rotating toe-up,
   the forefoot slaps down a little later; running, by at most 8 ms: a runner's heel lands
   with the impact, and a reversal before that was in the air). A landing no impact showed
@@ -1151,6 +1152,10 @@ class GaitEngine:
                 # Impact onset: the change began about half a jerk span ago.
                 ic_t = ticks_add(now, -(span >> 1))
                 ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
+            # A bend shows the ground only if the acceleration changed by half of what it was:
+            # braking at 7 g, a foot that starts turning toe-down bends it as much, in the air.
+            if shown and wj <= wthr and jerk + jerk < self._l1_back():
+                shown = False
             if (shown or self.activity != RUN or not self._zc_ok or self._even <= self._jlag << 1
                     or ticks_diff(now, self._zc_t) > (span if span > _HOLD_AFTER else _HOLD_AFTER)):
                 self._contact(ic_t, ic_ang)

@@ -41,7 +41,7 @@ FIXED = [FIXTURES / n for n in ("flatfoot_walk_100hz.csv", "flatfoot_walk_205hz.
                                  "midrun_100hz.csv", "shortheel_walk_200hz.csv",
                                  "heelrun_wobble_200hz.csv", "runstart_200hz.csv",
                                  "swingrest_200hz.csv", "sprintstart_100hz.csv",
-                                 "pollrun_200hz.csv", "fastmid_400hz.csv")]
+                                 "pollrun_200hz.csv", "fastmid_400hz.csv", "ffrun_100hz.csv")]
 
 
 @pytest.mark.parametrize("path", SHARED + FIXED, ids=[p.stem for p in SHARED + FIXED])
@@ -455,6 +455,18 @@ def test_a_reversal_jolt_a_sample_past_the_jerk_span_is_held_too():
     early = _early_landings("pollrun_200hz")
     assert all(t < 1_500_000 for t in early), early
     assert _score(FIXTURES, "pollrun_200hz")["f1"] == 1.0
+
+
+def test_a_bend_in_the_air_at_the_reversal_is_held_like_a_jolt():
+    # A fifth simulator's forefoot runner, the pod on the heel counter: braking at 7 g in
+    # late swing, the foot starts turning toe-down 45-60 ms before it lands, and that bends
+    # the acceleration as a landing does. Taken as one at once, 10 of 15 landings were
+    # 26-57 ms early, classed rearfoot or midfoot (class 40 %, strike angle 11 deg off). A
+    # bend that changes the acceleration by less than half of what it was is held now.
+    early = _early_landings("ffrun_100hz")
+    assert len(early) <= 3, early
+    s = _score(FIXTURES, "ffrun_100hz")
+    assert s["f1"] == 1.0 and s["strike_class_accuracy"] >= 0.85 and s["strike_angle_mean_abs_deg"] <= 3.5, s
 
 
 def test_the_first_stride_from_standing_is_timed_from_its_push_off():
