@@ -49,10 +49,11 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   smooth and the ground is not). Running, a jolt only the accelerometer shows at the
   toe-up reversal waits 80 ms for one twice as strong: the reversal itself can jolt the
   pod in the air, and bend its acceleration too (a bend is the ground at once only if the
-  jerk is half the acceleration it changes from). For a heel strike IC is the reversal of the toe-up rotation that
-  precedes the impact by at most 40 ms (the heel touches, the foot stops rotating toe-up,
-  the forefoot slaps down a little later; running, by at most 8 ms: a runner's heel lands
-  with the impact, and a reversal before that was in the air). A landing no impact showed
+  jerk is half the acceleration it changes from). For a heel strike IC is the reversal
+  of the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the
+  foot stops rotating toe-up, the forefoot slaps down a little later; running, by at most
+  8 ms: a runner's heel lands with the impact, and a reversal before that was in the
+  air). A landing no impact showed
   (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is found
   afterwards: once the braking is over the foot lies flat, then turns 40 deg toe-down in
   the push-off, which a foot in the air never does (or sooner: the push-off jolts while
