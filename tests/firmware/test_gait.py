@@ -284,30 +284,27 @@ def test_engine_allocates_nothing_per_sample():
     assert alloc[0] == 0, alloc
     assert eng.steps >= 30
     # The same for the gaitmap walk's turn: a turning step takes its own branches.
-    t, imu = read_recording(SHARED_DATA + "/gaitmap_walk_left.csv")
-    dts = array("i", [4883] * len(t))
-    for i in range(1, len(t)):
-        dts[i] = t[i] - t[i - 1]
-    eng = gait.GaitEngine(period_us=4883)
-    alloc = [-1]
-    micropython.heap_lock()
-    try:
-        _feed_all(eng, t, imu, dts, alloc)
-    finally:
-        micropython.heap_unlock()
-    assert alloc[0] == 0, alloc
-    assert eng.steps >= 29  # the turning step at 18.43 s among them
+    alloc, steps = _allocated_locked(SHARED_DATA + "/gaitmap_walk_left.csv", 4883)
+    assert alloc == 0 and steps >= 29, (alloc, steps)  # the turning step at 18.43 s among them
     # And a run whose stances never rest, judged once the rest before it leaves the history.
-    t, imu = read_recording(TEST_DATA + "/fastmid_400hz.csv")
-    dts = array("i", [2500] * len(t))
+    alloc, steps = _allocated_locked(TEST_DATA + "/fastmid_400hz.csv", 2500)
+    assert alloc == 0 and steps >= 9, (alloc, steps)
+
+
+def _allocated_locked(path, period_us):
+    """Bytes allocated while a recording goes through a new engine with the heap locked,
+    and the steps it found."""
+    import micropython
+
+    t, imu = read_recording(path)
+    dts = array("i", [period_us] * len(t))
     for i in range(1, len(t)):
         dts[i] = t[i] - t[i - 1]
-    eng = gait.GaitEngine(period_us=2500)
+    eng = gait.GaitEngine(period_us=period_us)
     alloc = [-1]
     micropython.heap_lock()
     try:
         _feed_all(eng, t, imu, dts, alloc)
     finally:
         micropython.heap_unlock()
-    assert alloc[0] == 0, alloc
-    assert eng.steps >= 9
+    return alloc[0], eng.steps
