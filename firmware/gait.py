@@ -53,12 +53,12 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   of the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the
   foot stops rotating toe-up, the forefoot slaps down a little later; running, by at most
   8 ms: a runner's heel lands with the impact, and a reversal before that was in the
-  air). A landing no impact showed
-  (fast running at 100 Hz: the swing brakes at up to 12 g, the ground adds less) is found
-  afterwards: once the braking is over the foot lies flat, then turns 40 deg toe-down in
-  the push-off, which a foot in the air never does (or sooner: the push-off jolts while
-  the foot, flat and level a moment ago, turns toe-down fast). IC is then the heel's
-  reversal if it came with the end of the braking, else that end.
+  air). A landing no impact showed (fast running at 100 Hz: the swing brakes at up to
+  12 g, the ground adds less) is found afterwards: once the braking is over the foot lies
+  flat, then turns 40 deg toe-down in the push-off, which a foot in the air never does
+  (or sooner: the push-off jolts while the foot, flat and level a moment ago, turns
+  toe-down fast). IC is then the heel's reversal if it came with the end of the braking,
+  else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
