@@ -592,7 +592,11 @@ class GaitEngine:
     def _gap(self):
         """Samples were lost: the stride under way cannot be trusted (the bout goes on: a
         footfall held for confirmation stays held). If the push-off went into the hole, the
-        foot comes back in the air: its next toe-up turn is a swing, timed from here."""
+        foot comes back in the air: its next toe-up turn is a swing, timed from here. A
+        running landing on hold is taken: no stronger jolt can be seen to replace it now."""
+        if self._state == _S_TERMINAL and self._held_ic:
+            self._held_ic = False
+            self._contact(self._held_t, self._held_ang)
         if self._state == _S_STANCE:
             self._end_stance(-1)
         if self._state != _S_IDLE and self._push_min >= -_W_PUSH:

@@ -469,6 +469,20 @@ def test_a_bend_in_the_air_at_the_reversal_is_held_like_a_jolt():
     assert s["f1"] == 1.0 and s["strike_class_accuracy"] >= 0.85 and s["strike_angle_mean_abs_deg"] <= 3.5, s
 
 
+def test_a_landing_on_hold_is_kept_when_samples_are_lost():
+    # The forefoot runner above: the bend at 4.46 s is held, and 60 ms of samples lost just
+    # after it hide the landing's own jolt. The hold went with the stride the hole broke,
+    # and the footfall was lost. It is taken now (its stance unseen: no angle, no contact).
+    rec = podcsv.read(FIXTURES / "ffrun_100hz.csv")
+    keep = (rec.t_us < 4_470_000) | (rec.t_us >= 4_530_000)
+    rec.t_us = rec.t_us[keep]
+    rec.imu = rec.imu[keep]
+    steps = replay.replay(rec, "cpython")["steps"]
+    assert len(steps) == 15
+    hidden = [st for st in steps if 4_400_000 < st["ic_us"] < 4_530_000]
+    assert len(hidden) == 1 and hidden[0]["strike"] is None and hidden[0]["contact_ms"] is None, hidden
+
+
 def test_the_first_stride_from_standing_is_timed_from_its_push_off():
     # A fourth simulator's runner starting from standing: the foot leaves the ground and
     # keeps turning toe-down for 160 ms before the swing turns it toe-up. Timed from that
