@@ -49,16 +49,17 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   smooth and the ground is not). Running, a jolt only the accelerometer shows at the
   toe-up reversal waits 80 ms for one twice as strong: the reversal itself can jolt the
   pod in the air, and bend its acceleration too (a bend is the ground at once only if the
-  jerk is half the acceleration it changes from). For a heel strike IC is the reversal
-  of the toe-up rotation that precedes the impact by at most 40 ms (the heel touches, the
-  foot stops rotating toe-up, the forefoot slaps down a little later; running, by at most
-  8 ms: a runner's heel lands with the impact, and a reversal before that was in the
-  air). A landing no impact showed (fast running at 100 Hz: the swing brakes at up to
-  12 g, the ground adds less) is found afterwards: once the braking is over the foot lies
-  flat, then turns 40 deg toe-down in the push-off, which a foot in the air never does
-  (or sooner: the push-off jolts while the foot, flat and level a moment ago, turns
-  toe-down fast). IC is then the heel's reversal if it came with the end of the braking,
-  else that end.
+  jerk is half the acceleration it changes from; a weaker one waits, however long after
+  the reversal it comes; samples lost while one waits, it was the landing). For a heel
+  strike IC is the reversal of the toe-up rotation that precedes the impact by at most
+  40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps down a
+  little later; running, by at most 8 ms: a runner's heel lands with the impact, and a
+  reversal before that was in the air). A landing no impact showed (fast running at
+  100 Hz: the swing brakes at up to 12 g, the ground adds less) is found afterwards: once
+  the braking is over the foot lies flat, then turns 40 deg toe-down in the push-off,
+  which a foot in the air never does (or sooner: the push-off jolts while the foot, flat
+  and level a moment ago, turns toe-down fast). IC is then the heel's reversal if it came
+  with the end of the braking, else that end.
 * Strike angle = pitch at IC relative to foot-flat, integrated backwards from foot-flat
   (the quietest moment of the stance once the impact has rung out), so gyro drift over the
   swing never enters it.
@@ -1158,19 +1159,21 @@ class GaitEngine:
                 ic_t = ticks_add(now, -(span >> 1))
                 ic_ang = ang - ((((w * self._scale) >> 14) * self._jlag) >> 1)
             # A bend shows the ground only if the acceleration changed by half of what it was:
-            # braking at 7 g, a foot that starts turning toe-down bends it as much, in the air.
-            if shown and wj <= wthr and jerk + jerk < self._l1_back():
+            # braking at 7 g, a foot turning toe-down bends it as much, in the air, and not
+            # only at the reversal (a forefoot runner's, 20-45 ms after it).
+            weak = shown and wj <= wthr and jerk + jerk < self._l1_back()
+            if weak:
                 shown = False
-            if (shown or self.activity != RUN or not self._zc_ok or self._even <= self._jlag << 1
-                    or ticks_diff(now, self._zc_t) > (span if span > _HOLD_AFTER else _HOLD_AFTER)):
+            near = self._zc_ok and ticks_diff(now, self._zc_t) <= (span if span > _HOLD_AFTER else _HOLD_AFTER)
+            if shown or self.activity != RUN or self._even <= self._jlag << 1 or not (near or weak):
                 self._contact(ic_t, ic_ang)
                 return
-            # Running, a jolt only the accelerometer shows, within 15 ms of the reversal (or
-            # a jerk span): the heel landing, or the reversal itself, in the air (its angular
-            # acceleration jolts the pod too, up to 60 ms before the landing, whose jolt can
-            # show 15 ms after it; and a gyro bias of 3 deg/s moves the reversal by a sample
-            # at 200 Hz). On hold: a jolt twice as strong within 80 ms is the landing,
-            # otherwise this was (top of _terminal).
+            # Running, a weak bend, or a jolt only the accelerometer shows within 15 ms of
+            # the reversal (or a jerk span): the heel landing, or the reversal itself, in the
+            # air (its angular acceleration jolts the pod too, up to 60 ms before the landing,
+            # whose jolt can show 15 ms after it; and a gyro bias of 3 deg/s moves the
+            # reversal by a sample at 200 Hz). On hold: a jolt twice as strong within 80 ms
+            # is the landing, otherwise this was (top of _terminal; _gap).
             # Not across lost samples: a landing's jolt measured across them reads weak.
             self._held_ic = True
             self._held_t = ic_t

@@ -457,16 +457,18 @@ def test_a_reversal_jolt_a_sample_past_the_jerk_span_is_held_too():
     assert _score(FIXTURES, "pollrun_200hz")["f1"] == 1.0
 
 
-def test_a_bend_in_the_air_at_the_reversal_is_held_like_a_jolt():
+def test_a_weak_bend_in_the_air_is_held_like_a_jolt():
     # A fifth simulator's forefoot runner, the pod on the heel counter: braking at 7 g in
     # late swing, the foot starts turning toe-down 45-60 ms before it lands, and that bends
     # the acceleration as a landing does. Taken as one at once, 10 of 15 landings were
     # 26-57 ms early, classed rearfoot or midfoot (class 40 %, strike angle 11 deg off). A
-    # bend that changes the acceleration by less than half of what it was is held now.
+    # bend that changes the acceleration by less than half of what it was is held now. Held
+    # only within 15 ms of the reversal, 3 landings were still 26-37 ms early (class 86.7 %,
+    # 3.3 deg): there the foot had turned toe-down for 20-45 ms. It is held whenever it comes.
     early = _early_landings("ffrun_100hz")
-    assert len(early) <= 3, early
+    assert not early, early
     s = _score(FIXTURES, "ffrun_100hz")
-    assert s["f1"] == 1.0 and s["strike_class_accuracy"] >= 0.85 and s["strike_angle_mean_abs_deg"] <= 3.5, s
+    assert s["f1"] == 1.0 and s["strike_class_accuracy"] == 1.0 and s["strike_angle_mean_abs_deg"] <= 2, s
 
 
 def test_a_landing_on_hold_is_kept_when_samples_are_lost():
