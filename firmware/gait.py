@@ -23,20 +23,22 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   (toe-up positive) comes from the gait itself: between two quiet moments of the foot the
   toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
   (strike, at most about +30 deg); a burst with no rest before it (the samples began
-  mid-stride) is no evidence, nor one that turned the foot less than 40 deg either way
-  (a toe tap: 20-35 deg; the first push-off from standing: 42 and more). A fast run's
-  stances need not go quiet at all: a burst still under way is judged from the rest it
-  began at when that rest is about to leave the history, if it turned the foot 50 deg
-  (a foot shaken in the air, from a quiet moment at one end of its swing: 47). Once
-  oriented, every stride is checked the same way (45 deg: the first strides are past),
-  but a swinging foot can be as quiet for a moment as one on the ground: a quiet moment
-  whose accelerometer points more than 40 deg from the vertical the foot last stood
-  still at is in the air, and a burst that does not come back near where it began is
-  half a stride, no evidence either. Gyro bias is learned while the foot is still. The
-  pod clipped on again another way is noticed and the orientation learned afresh: at
-  rest the learned axis is no longer level, or the foot keeps rotating about another
-  axis (2 s more of fast rotation off it than on it; real walks, turns and all, reach
-  0.8 s).
+  mid-stride) is no evidence, nor one that turned the foot less than 40 deg either way (a
+  toe tap: 20-35 deg; the first push-off from standing: 42 and more). A fast run's stances
+  need not go quiet at all: a burst still under way is judged from the rest it began at
+  when that rest is about to leave the history, if it turned the foot 50 deg (a foot
+  shaken in the air, from a quiet moment at one end of its swing: 47); and with no rest
+  seen at all for 1.5 s or a history (the samples began mid-run), from a landing: the
+  strongest jolt, the excursions over the 0.5 s after it (the push-off's 60-110 deg
+  toe-down against the swing's 10-40 toe-up). Once oriented, every stride is checked the
+  same way (45 deg: the first strides are past), but a swinging foot can be as quiet for a
+  moment as one on the ground: a quiet moment whose accelerometer points more than 40 deg
+  from the vertical the foot last stood still at is in the air, and a burst that does not
+  come back near where it began is half a stride, no evidence either. Gyro bias is learned
+  while the foot is still. The pod clipped on again another way is noticed and the
+  orientation learned afresh: at rest the learned axis is no longer level, or the foot
+  keeps rotating about another axis (2 s more of fast rotation off it than on it; real
+  walks, turns and all, reach 0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) -> toe-off
   TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a jolt can
@@ -124,6 +126,9 @@ _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg 
 _VOTE_MIN = const(45000)  # oriented, a burst votes on the axis sign if it turned the foot 45 deg
 _FIRST_VOTE_MIN = const(40000)  # ... and 40 to orient it (the first push-off from standing: 42)
 _LONG_VOTE_MIN = const(50000)  # ... and 50 if it is judged still under way (_bootstrap)
+_NO_REST_US = const(1500000)  # ... or, no rest seen at all for 1.5 s,
+_LANDING_US = const(500000)  # ... over the 0.5 s after a landing
+_LANDING_JOLT = const(4096)  # ... a jolt of 2 g (L1) within ~5 ms at least
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
 _TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
@@ -827,9 +832,9 @@ class GaitEngine:
                     # half a burst, its push-off perhaps unseen, is no evidence of the sign
                 elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
-                        ok = self._vote_history(n + 2, False, _FIRST_VOTE_MIN)
+                        ok = self._vote_history(n + 2, False, _FIRST_VOTE_MIN, 0)
                     else:
-                        ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN)
+                        ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN, 0)
                     if ok:
                         self.oriented = True
                         self._replay_history()
@@ -845,17 +850,71 @@ class GaitEngine:
             # at rest since: a fast run's stances need not go quiet. Judge it from there, by
             # 50 deg: a run's push-offs turn the foot 50-120 deg from where it stood, a foot
             # shaken in the air up to 47 from a quiet moment at one end of its swing.
-            if self._vote_history(n + 1, False, _LONG_VOTE_MIN):
+            if self._vote_history(n + 1, False, _LONG_VOTE_MIN, 0):
+                self.oriented = True
+                self._replay_history()
+        elif n < 0 and n & 63 == 0 and self._loud and self._teach[1] >= _AXIS_US:
+            # No rest seen at all: the samples began (or came back) mid-run, and a fast
+            # run's stances need not go quiet. Once there are 1.5 s of it (or a history
+            # full: 1 s at 1 kHz), judge it from a landing instead (again every 64 samples,
+            # until one will do).
+            k = n - _UNSEEN
+            if k > self._hn:
+                k = self._hn
+            if (k > self._hmask or k * self._period >= _NO_REST_US) and self._vote_landing(k):
                 self.oriented = True
                 self._replay_history()
 
     @micropython.native
-    def _vote_history(self, n, from_end, least):
-        """Integrate the last n samples along the axis and vote on its sign (_vote, by at
-        least ``least`` mdeg), the excursions measured from the first sample's angle, or
-        from_end, the last's."""
+    def _vote_landing(self, n):
+        """Vote on the axis sign from the last n samples: the strongest jolt among them at
+        least 0.5 s before the end is a landing (2 g within ~5 ms at least), and the
+        excursions are measured over the 0.5 s after it (a run's push-off turns the foot
+        60-110 deg toe-down from where it lands; in the air it turns back toe-up by 10-40).
+        Half a second keeps the drift of a gyro bias not learned yet small."""
         mask = self._hmask
-        i = (self._hi - n + 1) & mask
+        lag = self._jlag
+        i0 = (self._hi - n + 1) & mask
+        span = 0
+        k = 1
+        while k < n:
+            span += self._hdt[(i0 + k) & mask]
+            k += 1
+        span -= _LANDING_US
+        best = _LANDING_JOLT
+        kb = -1
+        t = 0
+        k = 1
+        while k < n:
+            i = (i0 + k) & mask
+            t += self._hdt[i]
+            if t > span:
+                break
+            if k >= lag:
+                j = (i - lag) & mask
+                d = _l1(self._hx[i] - self._hx[j], self._hy[i] - self._hy[j], self._hz[i] - self._hz[j])
+                if d > best:
+                    best = d
+                    kb = k
+            k += 1
+        if kb < 0:
+            return False
+        m = 0  # the samples in the 0.5 s after it
+        t = 0
+        k = kb + 1
+        while k < n and t < _LANDING_US:
+            t += self._hdt[(i0 + k) & mask]
+            m += 1
+            k += 1
+        return self._vote_history(m, False, _LONG_VOTE_MIN, n - 1 - kb - m)
+
+    @micropython.native
+    def _vote_history(self, n, from_end, least, back):
+        """Integrate the n samples of the history that end ``back`` samples before the
+        newest along the axis and vote on its sign (_vote, by at least ``least`` mdeg), the
+        excursions measured from the first sample's angle, or from_end, the last's."""
+        mask = self._hmask
+        i = (self._hi - back - n + 1) & mask
         ang = 0
         hi = 0
         lo = 0

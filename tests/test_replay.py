@@ -651,3 +651,18 @@ def test_a_run_whose_stances_never_go_quiet_is_oriented_from_the_rest_it_began_a
     # (F1 0). The burst is judged from the rest before the run once the history is full.
     s = _score(FIXTURES, "fastmid_400hz")
     assert s["f1"] == 1.0 and s["strike_angle_mean_abs_deg"] <= 1.5, s
+
+
+@pytest.mark.parametrize("t0_ms", [5000, 5100, 5250, 5400, 5550])
+def test_a_run_joined_mid_run_whose_stances_never_go_quiet_is_oriented_from_a_landing(t0_ms):
+    # The same run, the samples beginning mid-run (a pod started, or restarted, on the run):
+    # no rest is ever seen, so no burst could be judged from one and the pod was never
+    # oriented (F1 0). With a whole history of no rest, the strongest jolt is taken for a
+    # landing and the push-off's toe-down turn is measured from there.
+    rec = podcsv.read(FIXTURES / "fastmid_400hz.csv")
+    keep = rec.t_us >= t0_ms * 1000
+    rec.t_us = rec.t_us[keep]
+    rec.imu = rec.imu[keep]
+    events = [e for e in podcsv.read_events(FIXTURES / "fastmid_400hz.events.csv") if e["ic_us"] > t0_ms * 1000]
+    s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
+    assert s["matched"] >= s["truth_steps"] - 1 and s["precision"] == 1.0, s  # the first may come too soon

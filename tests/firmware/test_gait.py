@@ -289,14 +289,23 @@ def test_engine_allocates_nothing_per_sample():
     # And a run whose stances never rest, judged once the rest before it leaves the history.
     alloc, steps = _allocated_locked(TEST_DATA + "/fastmid_400hz.csv", 2500)
     assert alloc == 0 and steps >= 9, (alloc, steps)
+    # And that run joined mid-run, no rest ever seen: oriented from a landing.
+    alloc, steps = _allocated_locked(TEST_DATA + "/fastmid_400hz.csv", 2500, 5000000)
+    assert alloc == 0 and steps >= 7, (alloc, steps)
 
 
-def _allocated_locked(path, period_us):
-    """Bytes allocated while a recording goes through a new engine with the heap locked,
-    and the steps it found."""
+def _allocated_locked(path, period_us, start_us=0):
+    """Bytes allocated while a recording (from ``start_us`` on) goes through a new engine
+    with the heap locked, and the steps it found."""
     import micropython
 
     t, imu = read_recording(path)
+    i = 0
+    while t[i] < start_us:
+        i += 1
+    if i:
+        t = t[i:]
+        imu = imu[6 * i :]
     dts = array("i", [period_us] * len(t))
     for i in range(1, len(t)):
         dts[i] = t[i] - t[i - 1]
