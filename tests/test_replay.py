@@ -666,3 +666,14 @@ def test_a_run_joined_mid_run_whose_stances_never_go_quiet_is_oriented_from_a_la
     events = [e for e in podcsv.read_events(FIXTURES / "fastmid_400hz.events.csv") if e["ic_us"] > t0_ms * 1000]
     s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
     assert s["matched"] >= s["truth_steps"] - 1 and s["precision"] == 1.0, s  # the first may come too soon
+
+
+def test_micropython_replay_equals_cpython_on_a_run_joined_mid_run():
+    # The vote from a landing is a path of its own, taken only with no rest ever seen.
+    rec = podcsv.read(FIXTURES / "fastmid_400hz.csv")
+    keep = rec.t_us >= 5_250_000
+    rec.t_us = rec.t_us[keep]
+    rec.imu = rec.imu[keep]
+    cp = replay.replay_lines(rec, "cpython")
+    assert replay.replay_lines(rec, "micropython") == cp
+    assert sum(1 for line in cp if line.startswith("S ")) >= 7
