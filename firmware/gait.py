@@ -28,17 +28,18 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   need not go quiet at all: a burst still under way is judged from the rest it began at
   when that rest is about to leave the history, if it turned the foot 50 deg (a foot
   shaken in the air, from a quiet moment at one end of its swing: 47); and with no rest
-  seen at all for 1.5 s or a history (the samples began mid-run), from a landing: the
-  strongest jolt, the excursions over the 0.5 s after it (the push-off's 60-110 deg
-  toe-down against the swing's 10-40 toe-up). Once oriented, every stride is checked the
-  same way (45 deg: the first strides are past), but a swinging foot can be as quiet for a
-  moment as one on the ground: a quiet moment whose accelerometer points more than 40 deg
-  from the vertical the foot last stood still at is in the air, and a burst that does not
-  come back near where it began is half a stride, no evidence either. Gyro bias is learned
-  while the foot is still. The pod clipped on again another way is noticed and the
-  orientation learned afresh: at rest the learned axis is no longer level, or the foot
-  keeps rotating about another axis (2 s more of fast rotation off it than on it; real
-  walks, turns and all, reach 0.8 s).
+  seen at all for 1.5 s or a full history (the samples began mid-run), from two landings a
+  stride apart, the strongest jolts: in the 0.5 s after each the foot must turn 50 deg,
+  more toe-down than toe-up (a run's push-off: 60-110 deg, its swing back: 10-40), and
+  both must agree (the push-off's own jolt can be the strongest). Once oriented, every
+  stride is checked the same way (45 deg: the first strides are past), but a swinging foot
+  can be as quiet for a moment as one on the ground: a quiet moment whose accelerometer
+  points more than 40 deg from the vertical the foot last stood still at is in the air,
+  and a burst that does not come back near where it began is half a stride, no evidence
+  either. Gyro bias is learned while the foot is still. The pod clipped on again another
+  way is noticed and the orientation learned afresh: at rest the learned axis is no longer
+  level, or the foot keeps rotating about another axis (2 s more of fast rotation off it
+  than on it; real walks, turns and all, reach 0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) -> toe-off
   TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a jolt can
@@ -52,9 +53,9 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   toe-up reversal waits 80 ms for one twice as strong: the reversal itself can jolt the
   pod in the air, and bend its acceleration too (a bend is the ground at once only if the
   jerk is half the acceleration it changes from; a weaker one waits, however long after
-  the reversal it comes; samples lost while one waits, it was the landing). For a heel
-  strike IC is the reversal of the toe-up rotation that precedes the impact by at most
-  40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps down a
+  the reversal it comes; a hole in the samples while one waits, it was the landing). For a
+  heel strike IC is the reversal of the toe-up rotation that precedes the impact by at
+  most 40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps down a
   little later; running, by at most 8 ms: a runner's heel lands with the impact, and a
   reversal before that was in the air). A landing no impact showed (fast running at
   100 Hz: the swing brakes at up to 12 g, the ground adds less) is found afterwards: once
@@ -126,11 +127,12 @@ _EXCURSION_MIN = const(30000)  # a real swing turns the foot by at least 30 deg 
 _VOTE_MIN = const(45000)  # oriented, a burst votes on the axis sign if it turned the foot 45 deg
 _FIRST_VOTE_MIN = const(40000)  # ... and 40 to orient it (the first push-off from standing: 42)
 _LONG_VOTE_MIN = const(50000)  # ... and 50 if it is judged still under way (_bootstrap)
-_NO_REST_US = const(1500000)  # ... or, no rest seen at all for 1.5 s,
-_LANDING_US = const(500000)  # ... over the 0.5 s after a landing
-_LANDING_JOLT = const(4096)  # ... a jolt of 2 g (L1) within ~5 ms at least
 _TURN_US = const(150000)  # ... unless it turns: 150 ms of fast rotation about the vertical
 _TURN_EXCURSION = const(15000)  # ... then 15 deg will do (and _W_SWING for the peak)
+_NO_REST_US = const(1500000)  # no rest seen at all for 1.5 s: the sign is voted from landings
+_LANDING_US = const(500000)  # ... by the foot's turn in the 0.5 s after each (_vote_landing)
+_LANDING_JOLT = const(4096)  # ... a landing jolts the pod 2 g (L1) within ~5 ms at least
+_STRIDE_APART = const(400000)  # ... and the second is 0.4 s or more from the first
 _JERK_MIN = const(3072)  # impact: accel changes by >= 1.5 g (L1) within ~5 ms
 _JOLT_PART = const(20)  # ... and within 5 ms by a fifth of the acceleration (L1) before it
 _BEND_MIN = const(6144)  # ... or the jerk itself changes by >= 3 g (the swing is smooth)
@@ -293,6 +295,9 @@ class GaitEngine:
         self._seg_max = 0
         self._seg_min = 0
         self._seg_n = _UNSEEN  # samples since the foot was last at rest (history distance)
+        self._ex_up = 0  # a stretch of the history's excursions, mdeg (_excursions)
+        self._ex_down = 0
+        self._jolt_t = 0  # when the strongest jolt came (_strongest_jolt)
         # Stride machine.
         self._state = _S_IDLE
         self._t_state = 0
@@ -599,7 +604,8 @@ class GaitEngine:
         """Samples were lost: the stride under way cannot be trusted (the bout goes on: a
         footfall held for confirmation stays held). If the push-off went into the hole, the
         foot comes back in the air: its next toe-up turn is a swing, timed from here. A
-        running landing on hold is taken: no stronger jolt can be seen to replace it now."""
+        running landing waiting for a stronger jolt (``_held_ic``) is taken: none can be
+        seen now. Its step goes out at once, with no contact time or strike angle."""
         if self._state == _S_TERMINAL and self._held_ic:
             self._held_ic = False
             self._contact(self._held_t, self._held_ang)
@@ -832,9 +838,9 @@ class GaitEngine:
                     # half a burst, its push-off perhaps unseen, is no evidence of the sign
                 elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
-                        ok = self._vote_history(n + 2, False, _FIRST_VOTE_MIN, 0)
+                        ok = self._vote_history(n + 2, False, _FIRST_VOTE_MIN)
                     else:
-                        ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN, 0)
+                        ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN)
                     if ok:
                         self.oriented = True
                         self._replay_history()
@@ -850,7 +856,7 @@ class GaitEngine:
             # at rest since: a fast run's stances need not go quiet. Judge it from there, by
             # 50 deg: a run's push-offs turn the foot 50-120 deg from where it stood, a foot
             # shaken in the air up to 47 from a quiet moment at one end of its swing.
-            if self._vote_history(n + 1, False, _LONG_VOTE_MIN, 0):
+            if self._vote_history(n + 1, False, _LONG_VOTE_MIN):
                 self.oriented = True
                 self._replay_history()
         elif n < 0 and n & 63 == 0 and self._loud and self._teach[1] >= _AXIS_US:
@@ -861,26 +867,50 @@ class GaitEngine:
             k = n - _UNSEEN
             if k > self._hn:
                 k = self._hn
-            if (k > self._hmask or k * self._period >= _NO_REST_US) and self._vote_landing(k):
+            if (k > self._hmask or k >= _NO_REST_US // self._period) and self._vote_landing(k):
                 self.oriented = True
                 self._replay_history()
 
     @micropython.native
     def _vote_landing(self, n):
-        """Vote on the axis sign from the last n samples: the strongest jolt among them at
-        least 0.5 s before the end is a landing (2 g within ~5 ms at least), and the
-        excursions are measured over the 0.5 s after it (a run's push-off turns the foot
-        60-110 deg toe-down from where it lands; in the air it turns back toe-up by 10-40).
+        """Vote on the axis sign from the last n samples, from two landings a stride apart:
+        the strongest jolt among them at least 0.5 s before the end (2 g within ~5 ms at
+        least), and the strongest 0.4 s or more from that one. In the 0.5 s after a landing
+        a run's push-off turns the foot 60-110 deg toe-down, and the swing back toe-up by
+        10-40; after the push-off's own jolt (at 100 Hz it can be a stride's strongest) the
+        swing turns it toe-up the most. So both must tell the same sign, by 50 deg each.
         Half a second keeps the drift of a gyro bias not learned yet small."""
+        mask = self._hmask
+        i0 = (self._hi - n + 1) & mask
+        cutoff = -_LANDING_US  # the jolts are looked for up to 0.5 s before the newest sample
+        k = 1
+        while k < n:
+            cutoff += self._hdt[(i0 + k) & mask]
+            k += 1
+        ka = self._strongest_jolt(n, cutoff, -_STRIDE_APART)  # (from none)
+        if ka < 0:
+            return False
+        kb = self._strongest_jolt(n, cutoff, self._jolt_t)
+        if kb < 0:
+            return False
+        self._turn_after(n, kb)
+        up = self._ex_up
+        down = self._ex_down
+        if (up if up > down else down) < _LONG_VOTE_MIN:
+            return False
+        self._turn_after(n, ka)
+        if (self._ex_down > self._ex_up) != (down > up):
+            return False  # one of them was no landing
+        return self._vote(self._ex_up, self._ex_down, _LONG_VOTE_MIN)
+
+    @micropython.native
+    def _strongest_jolt(self, n, cutoff, away):
+        """The strongest jolt (L1 change over the jerk span, 2 g at least) among the last n
+        samples, up to ``cutoff`` us after the oldest and 0.4 s or more from ``away``: its
+        index among them (-1: none), and its time in ``_jolt_t``."""
         mask = self._hmask
         lag = self._jlag
         i0 = (self._hi - n + 1) & mask
-        span = 0
-        k = 1
-        while k < n:
-            span += self._hdt[(i0 + k) & mask]
-            k += 1
-        span -= _LANDING_US
         best = _LANDING_JOLT
         kb = -1
         t = 0
@@ -888,31 +918,46 @@ class GaitEngine:
         while k < n:
             i = (i0 + k) & mask
             t += self._hdt[i]
-            if t > span:
+            if t > cutoff:
                 break
-            if k >= lag:
+            if k >= lag and (t - away >= _STRIDE_APART or away - t >= _STRIDE_APART):
                 j = (i - lag) & mask
                 d = _l1(self._hx[i] - self._hx[j], self._hy[i] - self._hy[j], self._hz[i] - self._hz[j])
                 if d > best:
                     best = d
                     kb = k
+                    self._jolt_t = t
             k += 1
-        if kb < 0:
-            return False
-        m = 0  # the samples in the 0.5 s after it
-        t = 0
-        k = kb + 1
-        while k < n and t < _LANDING_US:
-            t += self._hdt[(i0 + k) & mask]
-            m += 1
-            k += 1
-        return self._vote_history(m, False, _LONG_VOTE_MIN, n - 1 - kb - m)
+        return kb
 
     @micropython.native
-    def _vote_history(self, n, from_end, least, back):
+    def _turn_after(self, n, k):
+        """The excursions (``_ex_up``, ``_ex_down``) over the 0.5 s after sample k of the
+        last n samples, measured from its angle."""
+        mask = self._hmask
+        i0 = (self._hi - n + 1) & mask
+        m = 0
+        t = 0
+        j = k + 1
+        while j < n and t < _LANDING_US:
+            t += self._hdt[(i0 + j) & mask]
+            m += 1
+            j += 1
+        self._excursions(m, False, n - 1 - k - m)  # the m samples that end at k + m
+
+    @micropython.native
+    def _vote_history(self, n, from_end, least):
+        """Vote on the axis sign (_vote, by at least ``least`` mdeg) from the excursions of
+        the last n samples (_excursions)."""
+        self._excursions(n, from_end, 0)
+        return self._vote(self._ex_up, self._ex_down, least)
+
+    @micropython.native
+    def _excursions(self, n, from_end, back):
         """Integrate the n samples of the history that end ``back`` samples before the
-        newest along the axis and vote on its sign (_vote, by at least ``least`` mdeg), the
-        excursions measured from the first sample's angle, or from_end, the last's."""
+        newest along the axis: how far the foot turned toe-up (``_ex_up``) and toe-down
+        (``_ex_down``), in mdeg, from where it was before the first of them, or from_end,
+        from where it is after the last."""
         mask = self._hmask
         i = (self._hi - back - n + 1) & mask
         ang = 0
@@ -939,7 +984,8 @@ class GaitEngine:
         if from_end:
             hi -= ang
             lo -= ang
-        return self._vote(hi, -lo, least)
+        self._ex_up = hi
+        self._ex_down = -lo
 
     @micropython.native
     def _vote(self, up, down, least):
@@ -1224,15 +1270,17 @@ class GaitEngine:
             if weak:
                 shown = False
             near = self._zc_ok and ticks_diff(now, self._zc_t) <= (span if span > _HOLD_AFTER else _HOLD_AFTER)
-            if shown or self.activity != RUN or self._even <= self._jlag << 1 or not (near or weak):
+            hold = self.activity == RUN and self._even > self._jlag << 1 and not shown and (near or weak)
+            if not hold:
                 self._contact(ic_t, ic_ang)
                 return
-            # Running, a weak bend, or a jolt only the accelerometer shows within 15 ms of
-            # the reversal (or a jerk span): the heel landing, or the reversal itself, in the
-            # air (its angular acceleration jolts the pod too, up to 60 ms before the landing,
-            # whose jolt can show 15 ms after it; and a gyro bias of 3 deg/s moves the
-            # reversal by a sample at 200 Hz). On hold: a jolt twice as strong within 80 ms
-            # is the landing, otherwise this was (top of _terminal; _gap).
+            # Running, a weak bend (wherever it comes), or a jolt only the accelerometer
+            # shows within 15 ms of the reversal (or a jerk span): the heel landing, or the
+            # reversal itself, in the air (its angular acceleration jolts the pod too, up to
+            # 60 ms before the landing, whose jolt can show 15 ms after it; and a gyro bias
+            # of 3 deg/s moves the reversal by a sample at 200 Hz). On hold: a jolt twice as
+            # strong within 80 ms, or one the gyro or a bend shows, is the landing (a weak
+            # bend is held afresh), otherwise this was (top of _terminal; _gap).
             # Not across lost samples: a landing's jolt measured across them reads weak.
             self._held_ic = True
             self._held_t = ic_t
