@@ -861,9 +861,9 @@ class GaitEngine:
                 self._replay_history()
         elif n < 0 and n & 63 == 0 and self._loud and self._teach[1] >= _AXIS_US:
             # No rest seen at all: the samples began (or came back) mid-run, and a fast
-            # run's stances need not go quiet. Once there are 1.5 s of it (or a history
-            # full: 1 s at 1 kHz), judge it from a landing instead (again every 64 samples,
-            # until one will do).
+            # run's stances need not go quiet. Once there are 1.5 s of it (or a full
+            # history: 1 s at 1 kHz), judge it from two landings instead (again every 64
+            # samples, until they will do).
             k = n - _UNSEEN
             if k > self._hn:
                 k = self._hn
