@@ -653,17 +653,22 @@ def test_a_run_whose_stances_never_go_quiet_is_oriented_from_the_rest_it_began_a
     assert s["f1"] == 1.0 and s["strike_angle_mean_abs_deg"] <= 1.5, s
 
 
+def _joined_at(name, t0_us):
+    """A fixture from ``t0_us`` on, as if the samples began there, and its truth after it."""
+    rec = podcsv.read(FIXTURES / (name + ".csv"))
+    keep = rec.t_us >= t0_us
+    rec.t_us = rec.t_us[keep]
+    rec.imu = rec.imu[keep]
+    return rec, [e for e in podcsv.read_events(FIXTURES / (name + ".events.csv")) if e["ic_us"] > t0_us]
+
+
 @pytest.mark.parametrize("t0_ms", [5000, 5100, 5250, 5400, 5550])
-def test_a_run_joined_mid_run_whose_stances_never_go_quiet_is_oriented_from_a_landing(t0_ms):
+def test_a_run_joined_mid_run_whose_stances_never_go_quiet_is_oriented_from_its_landings(t0_ms):
     # The same run, the samples beginning mid-run (a pod started, or restarted, on the run):
     # no rest is ever seen, so no burst could be judged from one and the pod was never
     # oriented (F1 0). After 1.5 s with no rest, the two strongest jolts a stride apart are
     # taken for landings and the push-off's toe-down turn is measured from each.
-    rec = podcsv.read(FIXTURES / "fastmid_400hz.csv")
-    keep = rec.t_us >= t0_ms * 1000
-    rec.t_us = rec.t_us[keep]
-    rec.imu = rec.imu[keep]
-    events = [e for e in podcsv.read_events(FIXTURES / "fastmid_400hz.events.csv") if e["ic_us"] > t0_ms * 1000]
+    rec, events = _joined_at("fastmid_400hz", t0_ms * 1000)
     s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
     assert s["matched"] >= s["truth_steps"] - 1 and s["precision"] == 1.0, s  # the first may come too soon
 
@@ -673,21 +678,14 @@ def test_a_push_offs_jolt_is_not_taken_for_the_landing_that_orients_a_run_joined
     # after a landing, and from there the swing turns the foot toe-up the most. Voted from
     # that jolt alone the sign came out wrong (F1 0.364: 3 detected, 1 of them false). The
     # second landing, a stride away, must agree.
-    rec = podcsv.read(FIXTURES / "midfoot_run_100hz.csv")
-    keep = rec.t_us >= 28_609_000
-    rec.t_us = rec.t_us[keep]
-    rec.imu = rec.imu[keep]
-    events = [e for e in podcsv.read_events(FIXTURES / "midfoot_run_100hz.events.csv") if e["ic_us"] > 28_609_000]
+    rec, events = _joined_at("midfoot_run_100hz", 28_609_000)
     s = evaluate.evaluate_one(rec, events, evaluate.pod_config())
     assert s["precision"] == 1.0 and s["matched"] >= 4, s
 
 
 def test_micropython_replay_equals_cpython_on_a_run_joined_mid_run():
-    # The vote from a landing is a path of its own, taken only with no rest ever seen.
-    rec = podcsv.read(FIXTURES / "fastmid_400hz.csv")
-    keep = rec.t_us >= 5_250_000
-    rec.t_us = rec.t_us[keep]
-    rec.imu = rec.imu[keep]
+    # The vote from landings is a path of its own, taken only with no rest ever seen.
+    rec, _ = _joined_at("fastmid_400hz", 5_250_000)
     cp = replay.replay_lines(rec, "cpython")
     assert replay.replay_lines(rec, "micropython") == cp
     assert sum(1 for line in cp if line.startswith("S ")) >= 7

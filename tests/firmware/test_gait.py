@@ -289,7 +289,7 @@ def test_engine_allocates_nothing_per_sample():
     # And a run whose stances never rest, judged once the rest before it leaves the history.
     alloc, steps = _allocated_locked(TEST_DATA + "/fastmid_400hz.csv", 2500)
     assert alloc == 0 and steps >= 9, (alloc, steps)
-    # And that run joined mid-run, no rest ever seen: oriented from a landing.
+    # And that run joined mid-run, no rest ever seen: oriented from two landings.
     alloc, steps = _allocated_locked(TEST_DATA + "/fastmid_400hz.csv", 2500, 5000000)
     assert alloc == 0 and steps >= 7, (alloc, steps)
 
