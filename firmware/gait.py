@@ -880,13 +880,7 @@ class GaitEngine:
         10-40; after the push-off's own jolt (at 100 Hz it can be a stride's strongest) the
         swing turns it toe-up the most. So both must tell the same sign, by 50 deg each.
         Half a second keeps the drift of a gyro bias not learned yet small."""
-        mask = self._hmask
-        i0 = (self._hi - n + 1) & mask
-        cutoff = -_LANDING_US  # the jolts are looked for up to 0.5 s before the newest sample
-        k = 1
-        while k < n:
-            cutoff += self._hdt[(i0 + k) & mask]
-            k += 1
+        cutoff = self._span(n) - _LANDING_US  # jolts up to 0.5 s before the newest sample
         ka = self._strongest_jolt(n, cutoff, -_STRIDE_APART)  # (from none)
         if ka < 0:
             return False
@@ -902,6 +896,18 @@ class GaitEngine:
         if (self._ex_down > self._ex_up) != (down > up):
             return False  # one of them was no landing
         return self._vote(self._ex_up, self._ex_down, _LONG_VOTE_MIN)
+
+    @micropython.native
+    def _span(self, n):
+        """The time (us) from the oldest of the last n samples of the history to the newest."""
+        mask = self._hmask
+        i = (self._hi - n + 1) & mask
+        t = 0
+        k = 1
+        while k < n:
+            t += self._hdt[(i + k) & mask]
+            k += 1
+        return t
 
     @micropython.native
     def _strongest_jolt(self, n, cutoff, away):
@@ -1011,13 +1017,8 @@ class GaitEngine:
         mask = self._hmask
         n = self._hn
         i = (self._hi - n + 1) & mask
-        back = 0
-        k = 1
-        while k < n:  # the clock at the oldest sample
-            back += self._hdt[(i + k) & mask]
-            k += 1
         now_end = self.now
-        self.now = ticks_add(now_end, -back)
+        self.now = ticks_add(now_end, -self._span(n))  # the clock at the oldest sample
         self._rebase()  # the angle, the segment and the stride machine start afresh
         self._even = 0  # the spacing before the oldest sample is not known
         votes = self._sign_votes
