@@ -2,6 +2,8 @@
 
 * per-sample cost of the engine under MicroPython (the unix port, @native as on the pod)
   and under CPython, each also as a ratio to an empty loop over the same samples;
+* the longest single sample under each (the one that learns the orientation replays the
+  history: the FIFO must hold what arrives meanwhile);
 * the CPython replay time of a 1-hour 200 Hz recording (read + engine + coach);
 * heap taken by the firmware's code (from .mpy files, and in place from a ROMFS image) and
   by the engine's and the pipeline's state, on this 64-bit unix port (the ESP32 is 32-bit:
@@ -34,7 +36,7 @@ def _engine_cost(tmp):
     import gait
 
     cp = mp_bench.bench(gait, array("h", samples.read_bytes()), len(rec.imu), period)
-    return len(rec.imu), [float(x) for x in mp[:2]], cp[:2]
+    return len(rec.imu), [float(x) for x in mp[:2]], cp[:2], (int(mp[3]), cp[3])
 
 
 def _hour_replay(tmp):
@@ -75,11 +77,13 @@ def _accuracy():
 
 def main():
     with tempfile.TemporaryDirectory(prefix="pod-bench-") as tmp:
-        n, (mp_us, mp_empty), (cp_us, cp_empty) = _engine_cost(tmp)
+        n, (mp_us, mp_empty), (cp_us, cp_empty), (mp_worst, cp_worst) = _engine_cost(tmp)
         print("engine per-sample cost over %d samples (200 Hz simulated session):" % n)
         print("  MicroPython unix port: %7.2f us/sample, empty loop %5.2f us -> %5.1f x" % (mp_us, mp_empty, mp_us / mp_empty))
         print("  CPython %s:       %7.2f us/sample, empty loop %5.2f us -> %5.1f x" % (
             sys.version.split()[0], cp_us, cp_empty, cp_us / cp_empty))
+        print("  longest single sample (learning the orientation replays the history): MicroPython %d us,"
+              " CPython %d us" % (mp_worst, cp_worst))
         dur, t_read, t_run, steps = _hour_replay(tmp)
         print("1-hour 200 Hz replay (CPython): %.0f s of samples, read %.1f s + engine/coach %.1f s = %.1f s (%d steps)"
               % (dur, t_read, t_run, t_read + t_run, steps))

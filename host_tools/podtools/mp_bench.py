@@ -2,9 +2,12 @@
 
     micropython mp_bench.py FIRMWARE_DIR SAMPLES.bin PERIOD_US
 
-SAMPLES.bin holds int16 little-endian sextets. Prints ``engine_us empty_us steps``: the
-average time per sample of the engine's update()+pop() and of an empty loop that calls a
-function with the same arguments over the same samples.
+SAMPLES.bin holds int16 little-endian sextets. Prints ``engine_us empty_us steps worst_us``:
+the average time per sample of the engine's update()+pop() and of an empty loop that calls
+a function with the same arguments over the same samples, the footfalls found, and the
+longest single update()+pop() (timed one by one in a third pass through a new engine: the
+sample that learns the orientation replays the history, and the pod's FIFO must hold the
+samples that arrive meanwhile).
 """
 
 import sys
@@ -45,7 +48,25 @@ def bench(gait, buf, n, period):
             pass
         i += 1
     t2 = ticks_us()
-    return ticks_diff(t1, t0) / n, ticks_diff(t2, t1) / n, eng.steps
+    engine_us = ticks_diff(t1, t0) / n
+    empty_us = ticks_diff(t2, t1) / n
+    steps = eng.steps
+    eng = gait.GaitEngine(period_us=period)
+    update = eng.update
+    pop = eng.pop
+    worst = 0
+    i = 0
+    while i < n:
+        j = 6 * i
+        t = ticks_us()
+        if update(buf[j], buf[j + 1], buf[j + 2], buf[j + 3], buf[j + 4], buf[j + 5], period):
+            while pop():
+                pass
+        d = ticks_diff(ticks_us(), t)
+        if d > worst:
+            worst = d
+        i += 1
+    return engine_us, empty_us, steps, worst
 
 
 def main(argv):
@@ -58,8 +79,8 @@ def main(argv):
         data = f.read()
     buf = array("h", data)
     n = len(buf) // 6
-    engine_us, empty_us, steps = bench(gait, buf, n, int(argv[3]))
-    print("%.3f %.3f %d" % (engine_us, empty_us, steps))
+    engine_us, empty_us, steps, worst_us = bench(gait, buf, n, int(argv[3]))
+    print("%.3f %.3f %d %d" % (engine_us, empty_us, steps, worst_us))
 
 
 if __name__ == "__main__":
