@@ -145,6 +145,12 @@ def test_a_one_sample_flick_of_the_pod_in_the_stance_is_not_the_toe_off(rate):
     assert s["contact_median_abs_ms"] is not None and s["contact_median_abs_ms"] <= 5, s["contact_median_abs_ms"]
 
 
+def _keep(rec, keep):
+    """Keep only the samples of ``rec`` where the mask ``keep`` is true (the rest lost)."""
+    rec.t_us = rec.t_us[keep]
+    rec.imu = rec.imu[keep]
+
+
 @pytest.mark.parametrize("scenario, seed, rate, opts, phase", [
     # Recordings that begin mid-stride, with no standing first (F1 before: 0.867, 0.925,
     # 0.969, 0.945, 0.945). The first burst, its push-off unseen, once decided the axis sign
@@ -161,9 +167,8 @@ def test_joining_mid_stride_finds_every_footfall(scenario, seed, rate, opts, pha
     rec, truth = simulate.simulate(scenario, seed=seed, rate_hz=rate, mount="random",
                                    duration=30 if scenario == "run" else 40, **opts)
     t0 = truth[1]["ic_us"] + int(phase * 1e6)
-    keep = rec.t_us >= t0
-    rec.t_us = rec.t_us[keep] - t0
-    rec.imu = rec.imu[keep]
+    _keep(rec, rec.t_us >= t0)
+    rec.t_us -= t0
     truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["tc_us"] >= t0]
     s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
     assert s["f1"] == 1.0, s["f1"]
@@ -476,9 +481,7 @@ def test_a_landing_on_hold_is_kept_when_samples_are_lost():
     # after it hide the landing's own jolt. The hold went with the stride the hole broke,
     # and the footfall was lost. It is taken now (its stance unseen: no angle, no contact).
     rec = podcsv.read(FIXTURES / "ffrun_100hz.csv")
-    keep = (rec.t_us < 4_470_000) | (rec.t_us >= 4_530_000)
-    rec.t_us = rec.t_us[keep]
-    rec.imu = rec.imu[keep]
+    _keep(rec, (rec.t_us < 4_470_000) | (rec.t_us >= 4_530_000))
     steps = replay.replay(rec, "cpython")["steps"]
     assert len(steps) == 15
     hidden = [st for st in steps if 4_400_000 < st["ic_us"] < 4_530_000]
@@ -656,9 +659,7 @@ def test_a_run_whose_stances_never_go_quiet_is_oriented_from_the_rest_it_began_a
 def _joined_at(name, t0_us):
     """A fixture from ``t0_us`` on, as if the samples began there, and its truth after it."""
     rec = podcsv.read(FIXTURES / (name + ".csv"))
-    keep = rec.t_us >= t0_us
-    rec.t_us = rec.t_us[keep]
-    rec.imu = rec.imu[keep]
+    _keep(rec, rec.t_us >= t0_us)
     return rec, [e for e in podcsv.read_events(FIXTURES / (name + ".events.csv")) if e["ic_us"] > t0_us]
 
 
