@@ -43,7 +43,8 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) -> toe-off
   TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a jolt can
-  flick the pod for a sample, a bounce for 15 ms) -> TERMINAL swing, armed for the impact
+  flick the pod for a sample, a bounce for 15 ms; a foot at rest again before the swing
+  peaked, for 40 ms, never swung) -> TERMINAL swing, armed for the impact
   -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the
   accelerometer over ~5 ms, and a fifth of the acceleration it changes from: a
   hard-braking swing turns sharply on its own; across lost samples, the change beyond the
@@ -484,7 +485,7 @@ class GaitEngine:
         if st == _S_STANCE:
             self._stance(w, e, ax, ay, az)
         elif st == _S_SWING:
-            self._swing(w)
+            self._swing(w, e, ax, ay, az)
             self._jerk_level += (jerk - self._jerk_level) >> self._lshift
             self._bend_level += (self._bend - self._bend_level) >> self._lshift
         elif st == _S_TERMINAL:
@@ -1155,9 +1156,36 @@ class GaitEngine:
         self._ang_min = ang
         self._ang_max = self._ang
         self._push_min = 0
+        self._resting = False
 
     @micropython.native
-    def _swing(self, w):
+    def _rested(self, e, at_rest, ax, ay, az):
+        """Has the foot been at rest for 40 ms, gravity steady (|a| near 1 g alone is not
+        enough: a slow swing can sweep through it)? ``at_rest``: |a| is near 1 g now."""
+        if e >= _E_QUIET or not at_rest:
+            self._resting = False
+            return False
+        dx = ax - self._rax
+        dy = ay - self._ray
+        dz = az - self._raz
+        moved = (dx if dx >= 0 else -dx) + (dy if dy >= 0 else -dy) + (dz if dz >= 0 else -dz) > _REST_DA
+        if not self._resting or moved:
+            self._resting = True
+            self._rest_t = self.now
+            self._rax = ax
+            self._ray = ay
+            self._raz = az
+            return False
+        return ticks_diff(self.now, self._rest_t) > _REST_US
+
+    @micropython.native
+    def _swing(self, w, e, ax, ay, az):
+        if self._rested(e, self._at_rest(ax, ay, az), ax, ay, az):
+            # Back on the ground before the swing peaked: that was no swing (a foot shifted
+            # while standing, too slowly to be a step). Waiting for its landing would miss
+            # the real push-off and swing that follow.
+            self._state = _S_IDLE
+            return
         ang = self._ang
         if ang < self._ang_min:
             self._ang_min = ang
@@ -1304,27 +1332,13 @@ class GaitEngine:
             else:
                 self._tf_ic = self._calm_t
                 self._tf_ic_ang = self._calm_ang
-        if e < _E_QUIET and at_rest:
-            # A soft landing that never rang: the foot has been at rest for a while, gravity
-            # steady (|a| alone is not enough: a slow swing can sweep through 1 g).
-            dx = ax - self._rax
-            dy = ay - self._ray
-            dz = az - self._raz
-            moved = (dx if dx >= 0 else -dx) + (dy if dy >= 0 else -dy) + (dz if dz >= 0 else -dz) > _REST_DA
-            if not self._resting or moved:
-                self._resting = True
-                self._rest_t = now
-                self._rax = ax
-                self._ray = ay
-                self._raz = az
-            elif ticks_diff(now, self._rest_t) > _REST_US:
-                if self._zc_ok and ticks_diff(self._rest_t, self._zc_t) < _ZC_REST:
-                    self._contact(self._zc_t, self._zc_ang)
-                else:
-                    self._contact(self._rest_t, ang)
-                return
-        else:
-            self._resting = False
+        if self._rested(e, at_rest, ax, ay, az):
+            # A soft landing that never rang.
+            if self._zc_ok and ticks_diff(self._rest_t, self._zc_t) < _ZC_REST:
+                self._contact(self._zc_t, self._zc_ang)
+            else:
+                self._contact(self._rest_t, ang)
+            return
         if ticks_diff(now, self._t_state) > _MAX_SWING:
             self._state = _S_IDLE
 
