@@ -36,10 +36,12 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   can be as quiet for a moment as one on the ground: a quiet moment whose accelerometer
   points more than 40 deg from the vertical the foot last stood still at is in the air,
   and a burst that does not come back near where it began is half a stride, no evidence
-  either. Gyro bias is learned while the foot is still. The pod clipped on again another
-  way is noticed and the orientation learned afresh: at rest the learned axis is no longer
-  level, or the foot keeps rotating about another axis (2 s more of fast rotation off it
-  than on it; real walks, turns and all, reach 0.8 s).
+  either: it goes on to the next quiet moment (so before orienting too: a slow walker's
+  foot can be quiet for a sample just after toe-off). Gyro bias is learned while the foot
+  is still. The pod clipped on again another way is noticed and the orientation learned
+  afresh: at rest the learned axis is no longer level, or the foot keeps rotating about
+  another axis (2 s more of fast rotation off it than on it; real walks, turns and all,
+  reach 0.8 s).
 * ``w`` is the pitch rate (counts), ``_ang`` its integral in millidegrees.
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) -> toe-off
   TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a jolt can
@@ -298,6 +300,9 @@ class GaitEngine:
         self._seg_n = _UNSEEN  # samples since the foot was last at rest (history distance)
         self._ex_up = 0  # a stretch of the history's excursions, mdeg (_excursions)
         self._ex_down = 0
+        self._ex_net = 0  # ... and where it ended, against where it began
+        self._half = False  # the burst was half a stride at its last quiet moment (_whole)
+        self._half_t = 0  # ... which came then
         self._jolt_t = 0  # when the strongest jolt came (_strongest_jolt)
         # Stride machine.
         self._state = _S_IDLE
@@ -618,6 +623,7 @@ class GaitEngine:
         self._state = _S_IDLE
         self._ic_n = 0
         self._loud = False
+        self._half = False
         self._seg_n = _UNSEEN
         self._hn = 1
 
@@ -831,6 +837,7 @@ class GaitEngine:
         if e > _E_LOUD:
             self._loud = True
         elif e < _E_QUIET and self._at_rest(ax, ay, az):
+            whole = True
             if self._loud:
                 self._loud = False
                 n = self._seg_n
@@ -839,15 +846,21 @@ class GaitEngine:
                     # half a burst, its push-off perhaps unseen, is no evidence of the sign
                 elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
-                        ok = self._vote_history(n + 2, False, _FIRST_VOTE_MIN)
+                        self._excursions(n + 2, False, 0)
+                        ex = self._ex_up if self._ex_up > self._ex_down else self._ex_down
+                        whole = self._whole(self._ex_net, ex)
+                        ok = whole and self._vote(self._ex_up, self._ex_down, _FIRST_VOTE_MIN)
                     else:
                         ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN)
                     if ok:
                         self.oriented = True
                         self._replay_history()
                         return
-            self._seg_n = 0
-            return
+            elif self._half:
+                whole = self._half_over()
+            if whole:
+                self._seg_n = 0
+                return
         # Counted from the last rest: a slow heel rise, under the loud threshold, is the
         # burst's too (without it the first push-off looks small).
         n = self._seg_n + 1
@@ -960,6 +973,30 @@ class GaitEngine:
         return self._vote(self._ex_up, self._ex_down, least)
 
     @micropython.native
+    def _whole(self, net, big):
+        """A burst between quiet moments turned the foot ``big`` mdeg one way at most and
+        ended ``net`` from where it began: is it a whole stride, back within a third of its
+        excursion? If not, it is half of one, and goes on from where it began
+        (``_half``): a moment in the swing can be as quiet as one on the ground, just
+        after toe-off where the foot turns from toe-down to toe-up, or before the landing,
+        and half a stride, from the ground down or back up, is all one way. (From a slow
+        walk's first push-off, 36 deg, the swing alone taught the wrong sign.)"""
+        half = 3 * (net if net >= 0 else -net) > big
+        self._half = half
+        if half:
+            self._half_t = self.now
+        return not half
+
+    @micropython.native
+    def _half_over(self):
+        """Half a stride, then a quiet moment (_whole): 40 ms of quiet is a rest. The
+        foot came down elsewhere: the burst ends there after all."""
+        if ticks_diff(self.now, self._half_t) > _REST_US:
+            self._half = False
+            return True
+        return False
+
+    @micropython.native
     def _excursions(self, n, from_end, back):
         """Integrate the n samples of the history that end ``back`` samples before the
         newest along the axis: how far the foot turned toe-up (``_ex_up``) and toe-down
@@ -993,6 +1030,7 @@ class GaitEngine:
             lo -= ang
         self._ex_up = hi
         self._ex_down = -lo
+        self._ex_net = ang
 
     @micropython.native
     def _vote(self, up, down, least):
@@ -1088,14 +1126,14 @@ class GaitEngine:
             self._loud = False
             up = self._seg_max - self._seg_ang
             down = self._seg_ang - self._seg_min
-            big = up if up > down else down
-            net = ang - self._seg_ang
-            # Only a whole stride is evidence: back within a third of its excursion (a
-            # moment in the swing can be as quiet as one on the ground, and half a stride,
-            # from the ground down or back up, is all one way), and a push-off's 45 deg at
-            # least (a toe tap turns the foot 20-30 deg and back, the wrong way for one).
-            if 3 * (net if net >= 0 else -net) <= big:
-                flip = self._vote(up, down, _VOTE_MIN) == _FLIPPED
+            # Only a whole stride is evidence (_whole), and one that turned the foot a
+            # push-off's 45 deg at least (a toe tap turns it 20-30 deg and back, the wrong
+            # way for one).
+            if not self._whole(ang - self._seg_ang, up if up > down else down):
+                return  # half a stride: it goes on from where it began
+            flip = self._vote(up, down, _VOTE_MIN) == _FLIPPED
+        elif self._half and not self._half_over():
+            return
         self._seg_ang = ang
         self._seg_max = ang
         self._seg_min = ang
@@ -1114,6 +1152,7 @@ class GaitEngine:
         self._seg_max = 0
         self._seg_min = 0
         self._loud = False
+        self._half = False
         self._state = _S_IDLE
         self._push_min = 0  # a push-off seen before (in a replay: after) is not this one's
 

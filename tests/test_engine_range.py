@@ -91,15 +91,18 @@ def _patterns(n, seed):
 def _gait_like(n, period_us):
     """Saturating 'strides' of 0.7 s: stance, full-scale push-off, full-scale swing (the
     foot in the air for 200 ms, as a stride needs), a full-scale impact, so the stride
-    machine runs with the largest values it can see."""
+    machine runs with the largest values it can see. The swing turns the foot back to
+    about where it stood (200 deg toe-down, 190 toe-up): only a whole stride orients."""
     rng = random.Random(period_us)
     out = []
     for i in range(n):
         ph = (i * period_us) % 700_000
         if ph < 250_000:
             s = (2048 + rng.randint(-300, 300), 0, 0, rng.randint(-50, 50), 0, 0)
-        elif ph < 400_000:
+        elif ph < 350_000:
             s = (4000, 1000, -3000, 0, -32768, 0)
+        elif ph < 400_000:  # toe-off: the toe-down rotation has stopped
+            s = (4000, 1000, -3000, 0, 0, 0)
         elif ph < 480_000:
             s = (-20000, 15000, 9000, 300, 32767, -200)
         elif ph < 600_000:  # late swing: the toe-up rotation slows, the accelerometer holds
