@@ -46,7 +46,8 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 * A stride is a small state machine: STANCE (find foot-flat, then the push-off) -> toe-off
   TC at the peak toe-down rate -> SWING (toe-up rotation, for 20 ms at least: a jolt can
   flick the pod for a sample, a bounce for 15 ms; a foot at rest again before the swing
-  peaked, for 40 ms, never swung) -> TERMINAL swing, armed for the impact
+  peaked, for 40 ms, never swung) -> TERMINAL swing, armed for the impact (back to SWING
+  if the foot turns toe-up faster than at the peak: that was an early bump)
   -> initial contact IC -> STANCE. IC is the impact onset (rate-normalised jerk of the
   accelerometer over ~5 ms, and a fifth of the acceleration it changes from: a
   hard-braking swing turns sharply on its own; across lost samples, the change beyond the
@@ -1253,6 +1254,12 @@ class GaitEngine:
             return
         if ang > self._ang_max:
             self._ang_max = ang
+        if w > self._w_peak and not self._held_ic:
+            # Toe-up faster than at the swing's peak: that was not its peak, the swing goes
+            # on (a foot can turn toe-up a little just after toe-off, slow down, and only
+            # then swing through; in the swing itself it can jolt the pod as a landing does).
+            self._state = _S_SWING
+            return
         # Heel strike: a real toe-up rotation (not noise around zero) reverses.
         if w > _W_ZC_ARM:
             self._zc_arm = True
