@@ -848,8 +848,7 @@ class GaitEngine:
                 elif self._teach[1] >= _AXIS_US:
                     if n < self._hn - 2:
                         self._excursions(n + 2, False, 0)
-                        ex = self._ex_up if self._ex_up > self._ex_down else self._ex_down
-                        whole = self._whole(self._ex_net, ex)
+                        whole = self._whole(self._ex_net, self._ex_up, self._ex_down)
                         ok = whole and self._vote(self._ex_up, self._ex_down, _FIRST_VOTE_MIN)
                     else:
                         ok = self._vote_history(self._hn, True, _FIRST_VOTE_MIN)
@@ -974,15 +973,15 @@ class GaitEngine:
         return self._vote(self._ex_up, self._ex_down, least)
 
     @micropython.native
-    def _whole(self, net, big):
-        """A burst between quiet moments turned the foot ``big`` mdeg one way at most and
+    def _whole(self, net, up, down):
+        """A burst between quiet moments turned the foot ``up`` and ``down`` (mdeg) and
         ended ``net`` from where it began: is it a whole stride, back within a third of its
-        excursion? If not, it is half of one, and goes on from where it began
+        larger excursion? If not, it is half of one, and goes on from where it began
         (``_half``): a moment in the swing can be as quiet as one on the ground, just
         after toe-off where the foot turns from toe-down to toe-up, or before the landing,
         and half a stride, from the ground down or back up, is all one way. (From a slow
         walk's first push-off, 36 deg, the swing alone taught the wrong sign.)"""
-        half = 3 * (net if net >= 0 else -net) > big
+        half = 3 * (net if net >= 0 else -net) > (up if up > down else down)
         self._half = half
         if half:
             self._half_t = self.now
@@ -1130,7 +1129,7 @@ class GaitEngine:
             # Only a whole stride is evidence (_whole), and one that turned the foot a
             # push-off's 45 deg at least (a toe tap turns it 20-30 deg and back, the wrong
             # way for one).
-            if not self._whole(ang - self._seg_ang, up if up > down else down):
+            if not self._whole(ang - self._seg_ang, up, down):
                 return  # half a stride: it goes on from where it began
             flip = self._vote(up, down, _VOTE_MIN) == _FLIPPED
         elif self._half and not self._half_over():
@@ -1220,7 +1219,7 @@ class GaitEngine:
 
     @micropython.native
     def _swing(self, w, e, ax, ay, az):
-        if self._rested(e, self._at_rest(ax, ay, az), ax, ay, az):
+        if self._rested(e, e < _E_QUIET and self._at_rest(ax, ay, az), ax, ay, az):
             # Back on the ground before the swing peaked: that was no swing (a foot shifted
             # while standing, too slowly to be a step). Waiting for its landing would miss
             # the real push-off and swing that follow.
