@@ -53,11 +53,14 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   hard-braking swing turns sharply on its own; across lost samples, the change beyond the
   trend before them; or the jerk's bend: at 100 Hz the sensor's filter blunts the impact
   until it is no steeper than the swing's own deceleration, but that deceleration is
-  smooth and the ground is not). Running, a jolt only the accelerometer shows at the
-  toe-up reversal waits 80 ms for one twice as strong: the reversal itself can jolt the
-  pod in the air, and bend its acceleration too (a bend is the ground at once only if the
-  jerk is half the acceleration it changes from; a weaker one waits, however long after
-  the reversal it comes; a hole in the samples while one waits, it was the landing). For a
+  smooth and the ground is not). While the foot still turns toe-up at a third of the
+  swing's peak rate, before any reversal, an impact counts only if that rotation kinks
+  too: the leg braking the swing jolts the pod in the air, but only the ground turns it.
+  Running, a jolt only the accelerometer shows at the toe-up reversal waits 80 ms for one
+  twice as strong: the reversal itself can jolt the pod in the air, and bend its
+  acceleration too (a bend is the ground at once only if the jerk is half the acceleration
+  it changes from; a weaker one waits, however long after the reversal it comes; a hole in
+  the samples while one waits, it was the landing). For a
   heel strike IC is the reversal of the toe-up rotation that precedes the impact by at
   most 40 ms (the heel touches, the foot stops rotating toe-up, the forefoot slaps down a
   little later; running, by at most 8 ms: a runner's heel lands with the impact, and a
@@ -172,6 +175,7 @@ _GAP_US = const(50000)  # a hole in the samples longer than this breaks the stri
 _DT_MAX = const(16000)  # integrate at most 16 ms per sample (keeps w * scale < 2**30)
 _JERK_SPAN = const(5000)  # jerk measured over about 5 ms whatever the rate
 _JRING = const(8)  # the jerk looks at most 8 samples back
+_WRING = const(16)  # the last pitch rates: two jerk spans back (at most 2 x 8 samples)
 _EVEN_MAX = const(32)  # evenly spaced samples counted (more than the bend needs)
 _LEVEL_US = const(40000)  # memory of the swing's jerk level (the impact thresholds' base)
 _QLEN = const(8)  # event queue length (power of two)
@@ -286,7 +290,7 @@ class GaitEngine:
         self._dt = 0
         self._scale = 0  # Q14: mdeg per count per sample = dt_us / 16400
         self._set_rate(period_us)  # _period, _jlag (samples in the jerk's ~5 ms), _jolt_q, _lshift
-        self._wr = [0] * _JRING  # the last pitch rates, for the angular jerk
+        self._wr = [0] * _WRING  # the last pitch rates, for the angular jerk and kink
         self._wi = 0
         self._wj_level = 0
         self._jerk_level = 0  # jerk level in terminal swing (EMA): adaptive impact threshold
@@ -499,7 +503,7 @@ class GaitEngine:
         else:
             self._idle(w, e)
         self._w_prev = w
-        wi = (self._wi + 1) & (_JRING - 1)
+        wi = (self._wi + 1) & (_WRING - 1)
         self._wi = wi
         self._wr[wi] = w
         if self._have_ic and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
@@ -1301,7 +1305,7 @@ class GaitEngine:
             thr = _JERK_MIN
         # Only a sudden toe-up turn counts: the heel dropping onto the ground after the
         # forefoot landed. (The swing itself only ever slows its toe-up rotation here.)
-        wj = w - self._wr[(self._wi - self._jlag + 1) & (_JRING - 1)]
+        wj = w - self._wr[(self._wi - self._jlag + 1) & (_WRING - 1)]
         if wj < 0:
             wj = 0
         wlevel = self._wj_level
@@ -1320,6 +1324,20 @@ class GaitEngine:
         # A bend counts only while the accelerometer is still changing: the ground jolts it,
         # while a swing that merely stops decelerating bends as much and then goes flat.
         shown = wj > wthr or (bend > bthr and jerk * 3 > bend)  # more than the jolt shows it
+        if w > _W_SWING and w * 3 > self._w_peak and not self._zc_ok:
+            # Still turning toe-up at over 100 deg/s and a third of the swing's peak, not yet
+            # reversed: the leg braking the swing can jolt the pod as hard as a landing, up
+            # to 150 ms before it, and leave the rotation smooth (its kink: up to 30 deg/s).
+            # A foot touching down on its toes while still turning toe-up kinks it (a real
+            # walk: 150 deg/s); every other landing before a reversal came at 26 % of the
+            # peak at most.
+            lag = self._jlag
+            wr = self._wr
+            i = self._wi + 1
+            kink = w - wr[(i - lag) & (_WRING - 1)] * 2 + wr[(i - lag - lag) & (_WRING - 1)]
+            if -_WJERK_MIN <= kink <= _WJERK_MIN:
+                jolt = False
+                shown = False
         if self._held_ic:
             if shown or jerk >= self._held_jerk << 1:
                 self._held_ic = False  # this is the landing, not the jolt on hold

@@ -42,7 +42,7 @@ FIXED = [FIXTURES / n for n in ("flatfoot_walk_100hz.csv", "flatfoot_walk_205hz.
                                  "heelrun_wobble_200hz.csv", "runstart_200hz.csv",
                                  "swingrest_200hz.csv", "sprintstart_100hz.csv",
                                  "pollrun_200hz.csv", "fastmid_400hz.csv", "ffrun_100hz.csv",
-                                 "slowwalk_400hz.csv", "swingbump_200hz.csv")]
+                                 "slowwalk_400hz.csv", "swingbump_200hz.csv", "airjolt_400hz.csv")]
 
 
 @pytest.mark.parametrize("path", SHARED + FIXED, ids=[p.stem for p in SHARED + FIXED])
@@ -411,6 +411,17 @@ def test_a_toe_up_bump_just_after_toe_off_is_not_the_swings_peak():
     s = _score(FIXTURES, "swingbump_200hz")
     assert s["f1"] == 1.0, s["f1"]
     assert s["ic_median_abs_ms"] <= 5
+
+
+def test_the_leg_braking_the_swing_is_not_a_landing_while_the_foot_turns_smoothly_toe_up():
+    # The eighth simulator's forefoot runner at 400 Hz: 145 ms before every landing, with
+    # the foot still turning toe-up at 230-280 deg/s (near half its swing's peak), the leg's
+    # braking jolts the pod by 2-4 g within 5 ms; the rotation goes on without a kink. 6 of
+    # 9 landings went out there, 140-150 ms early, and one was lost (F1 0.235, see
+    # data/README.md).
+    s = _score(FIXTURES, "airjolt_400hz")
+    assert s["f1"] == 1.0, s["f1"]
+    assert s["ic_median_abs_ms"] <= 3 and s["strike_class_accuracy"] == 1.0
 
 
 def test_a_walkers_heel_lands_with_the_impact_when_the_foot_turned_back_in_the_air():
