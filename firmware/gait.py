@@ -31,7 +31,9 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   seen at all for 1.5 s or a full history (the samples began mid-run), from two landings a
   stride apart, the strongest jolts: in the 0.5 s after each the foot must turn 50 deg,
   more toe-down than toe-up (a run's push-off: 60-110 deg, its swing back: 10-40), and
-  both must agree (the push-off's own jolt can be the strongest). Once oriented, every
+  both must agree (the push-off's own jolt can be the strongest; where the history cannot
+  hold a stride and the half second after it, 1 s at 1 kHz, the first one's verdict is
+  kept until the next landing's). Once oriented, every
   stride is checked the same way (45 deg: the first strides are past), but a swinging foot
   can be as quiet for a moment as one on the ground: a quiet moment whose accelerometer
   points more than 40 deg from the vertical the foot last stood still at is in the air,
@@ -309,6 +311,9 @@ class GaitEngine:
         self._half = False  # the burst was half a stride at its last quiet moment (_whole)
         self._half_t = 0  # ... which came then
         self._jolt_t = 0  # when the strongest jolt came (_strongest_jolt)
+        self._land_ok = False  # a landing voted on alone (_vote_landing): when, which way
+        self._land_t = 0
+        self._land_down = False
         # Stride machine.
         self._state = _S_IDLE
         self._t_state = 0
@@ -630,6 +635,7 @@ class GaitEngine:
         self._loud = False
         self._half = False
         self._seg_n = _UNSEEN
+        self._land_ok = False
         self._hn = 1
 
     # ------------------------------------------------------------------ learning
@@ -720,6 +726,7 @@ class GaitEngine:
         self._wb = 0
         self._prev_ms_ok = False
         self._seg_n = seg_n
+        self._land_ok = False
 
     @micropython.native
     def _learn_axis(self, gx, gy, gz, dt_us):
@@ -898,13 +905,15 @@ class GaitEngine:
         10-40; after the push-off's own jolt (at 100 Hz it can be a stride's strongest) the
         swing turns it toe-up the most. So both must tell the same sign, by 50 deg each.
         Half a second keeps the drift of a gyro bias not learned yet small."""
-        cutoff = self._span(n) - _LANDING_US  # jolts up to 0.5 s before the newest sample
+        span = self._span(n)
+        cutoff = span - _LANDING_US  # jolts up to 0.5 s before the newest sample
         ka = self._strongest_jolt(n, cutoff, -_STRIDE_APART)  # (from none)
         if ka < 0:
             return False
-        kb = self._strongest_jolt(n, cutoff, self._jolt_t)
+        ta = self._jolt_t
+        kb = self._strongest_jolt(n, cutoff, ta)
         if kb < 0:
-            return False
+            return self._vote_alone(n, ka, ticks_add(self.now, ta - span))
         self._turn_after(n, kb)
         up = self._ex_up
         down = self._ex_down
@@ -914,6 +923,28 @@ class GaitEngine:
         if (self._ex_down > self._ex_up) != (down > up):
             return False  # one of them was no landing
         return self._vote(self._ex_up, self._ex_down, _LONG_VOTE_MIN)
+
+    @micropython.native
+    def _vote_alone(self, n, k, t):
+        """Only one landing fits in the history before its 0.5 s (at 1 kHz it holds 1 s:
+        a stride and the half second after the second landing do not). Remember which way
+        this one, at ``t``, turned the foot; vote once another, a stride from the last,
+        turned it the same way."""
+        self._turn_after(n, k)
+        up = self._ex_up
+        down = self._ex_down
+        if (up if up > down else down) < _LONG_VOTE_MIN:
+            return False
+        if self._land_ok:
+            d = ticks_diff(t, self._land_t)
+            if d < _STRIDE_APART:
+                return False  # the same landing again: the first verdict stands
+            if d <= _MAX_STRIDE and (down > up) == self._land_down:
+                return self._vote(up, down, _LONG_VOTE_MIN)
+        self._land_ok = True
+        self._land_t = t
+        self._land_down = down > up
+        return False
 
     @micropython.native
     def _span(self, n):

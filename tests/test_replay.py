@@ -42,7 +42,8 @@ FIXED = [FIXTURES / n for n in ("flatfoot_walk_100hz.csv", "flatfoot_walk_205hz.
                                  "heelrun_wobble_200hz.csv", "runstart_200hz.csv",
                                  "swingrest_200hz.csv", "sprintstart_100hz.csv",
                                  "pollrun_200hz.csv", "fastmid_400hz.csv", "ffrun_100hz.csv",
-                                 "slowwalk_400hz.csv", "swingbump_200hz.csv", "airjolt_400hz.csv")]
+                                 "slowwalk_400hz.csv", "swingbump_200hz.csv", "airjolt_400hz.csv",
+                                 "midrun_1000hz.csv")]
 
 
 @pytest.mark.parametrize("path", SHARED + FIXED, ids=[p.stem for p in SHARED + FIXED])
@@ -173,6 +174,16 @@ def test_joining_mid_stride_finds_every_footfall(scenario, seed, rate, opts, pha
     truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["tc_us"] >= t0]
     s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
     assert s["f1"] == 1.0, s["f1"]
+
+
+def test_joining_a_run_mid_stride_at_1khz_finds_its_second_footfall():
+    # The eighth simulator's forefoot runner at 1 kHz and 190 steps/min, recorded from
+    # mid-swing, the stances never quiet. The axis sign is voted from two landings, but at
+    # 1 kHz the history holds 1 s, less than a stride and the half second after the second:
+    # the first three landings were lost (F1 0.769, see data/README.md). Only the first,
+    # 0.3 s in with its swing unseen, is now.
+    s = _score(FIXTURES, "midrun_1000hz")
+    assert s["truth_steps"] == 8 and s["matched"] == 7 and s["detected_steps"] == 7, s
 
 
 def _joined(a, truth_a, b, truth_b):
