@@ -19,9 +19,11 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
 
 * Orientation is learned, never assumed. The foot's pitch axis is the dominant rotation
   axis while moving: a decaying mean of sign-aligned gyro vectors taken while the foot
-  rotates fast (``_ax`` in counts, normalised to the Q13 unit vector ``_mx``). Its sign
-  (toe-up positive) comes from the gait itself: between two quiet moments of the foot the
-  toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
+  rotates fast (``_ax`` in counts, normalised to the Q13 unit vector ``_mx``), their level
+  part once the foot has stood still (the pitch axis is level; a turning step's swivel
+  about the vertical would tilt it, a little each U-turn, until the walk was off it). Its
+  sign (toe-up positive) comes from the gait itself: between two quiet moments of the foot
+  the toe-down excursion (push-off, up to -60 deg and more) is larger than the toe-up one
   (strike, at most about +30 deg); a burst with no rest before it (the samples began
   mid-stride) is no evidence, nor one that turned the foot less than 40 deg either way (a
   toe tap: 20-35 deg; the first push-off from standing: 42 and more). A fast run's stances
@@ -768,6 +770,19 @@ class GaitEngine:
             if teach[2]:
                 miss = teach[2] - dt_us
                 teach[2] = miss if miss > 0 else 0
+        vx = teach[7]
+        vy = teach[8]
+        vz = teach[9]
+        if vx or vy or vz:
+            # Only the level part teaches (about an axis square to the vertical the foot
+            # last stood still at): the pitch axis is level, and the swivel of turning steps
+            # would otherwise tilt it, a little each time, until the walk itself is off it.
+            p = vx * gx + vy * gy + vz * gz
+            vv = vx * vx + vy * vy + vz * vz
+            gx -= vx * p // vv
+            gy -= vy * p // vv
+            gz -= vz * p // vv
+            dot = (ax >> 4) * (gx >> 4) + (ay >> 4) * (gy >> 4) + (az >> 4) * (gz >> 4)
         if dot < 0:
             gx = -gx
             gy = -gy
