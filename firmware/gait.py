@@ -175,7 +175,8 @@ _MAX_STRIDE = const(2500000)  # slower than 48 steps/min is not gait
 _MIN_SWING = const(150000)  # a foot in the air for less is a tap (real swings: 230 ms and up)
 _MAX_SWING = const(1500000)
 _PUSH_STALE = const(400000)  # a push-off not followed by a swing within 0.4 s is forgotten
-_GAP_US = const(50000)  # a hole in the samples longer than this breaks the stride
+_GAP_US = const(50000)  # a hole in the samples longer than this breaks the stride ...
+_HOLE_AIR = const(100000)  # ... or in the air, longer than this (shorter: the swing goes on)
 _DT_MAX = const(16000)  # integrate at most 16 ms per sample (keeps w * scale < 2**30)
 _JERK_SPAN = const(5000)  # jerk measured over about 5 ms whatever the rate
 _JRING = const(8)  # the jerk looks at most 8 samples back
@@ -299,6 +300,7 @@ class GaitEngine:
         self._wj_level = 0
         self._jerk_level = 0  # jerk level in terminal swing (EMA): adaptive impact threshold
         self._even = 0  # samples since the spacing last changed
+        self._blind = 0  # samples after a hole in the air whose jerk spans it (_hole)
         self._bend = 0  # L1 change of the jerk over the last ~5 ms (second difference)
         self._bend_level = 0  # its level in the swing (EMA)
         # Quiet-to-quiet segments (sign learning).
@@ -442,7 +444,11 @@ class GaitEngine:
         if dt_us != self._dt:
             self._set_dt(dt_us)
             if dt_us > _GAP_US:
-                self._gap()
+                st = self._state
+                if dt_us > _HOLE_AIR or not (st == _S_SWING or st == _S_TERMINAL):
+                    self._gap()
+                else:
+                    self._hole()
             self._spaced()
         elif self._even < _EVEN_MAX:
             self._spaced()
@@ -503,13 +509,16 @@ class GaitEngine:
             self._stance(w, e, ax, ay, az)
         elif st == _S_SWING:
             self._swing(w, e, ax, ay, az)
-            self._jerk_level += (jerk - self._jerk_level) >> self._lshift
-            self._bend_level += (self._bend - self._bend_level) >> self._lshift
+            if not self._blind:  # (a jerk across a hole is no measure of the swing's)
+                self._jerk_level += (jerk - self._jerk_level) >> self._lshift
+                self._bend_level += (self._bend - self._bend_level) >> self._lshift
         elif st == _S_TERMINAL:
             self._terminal(w, e, jerk, ax, ay, az)
         else:
             self._idle(w, e)
         self._w_prev = w
+        if self._blind:
+            self._blind -= 1
         wi = (self._wi + 1) & (_WRING - 1)
         self._wi = wi
         self._wr[wi] = w
@@ -551,7 +560,7 @@ class GaitEngine:
         if t_ij - span > half and t_jk > 0:
             f = ((t_ij - span) << 8) // t_jk
             if f > 2048:
-                f = 2048  # at most 8 spans (a hole is < 50 ms: _GAP_US)
+                f = 2048  # at most 8 spans (a hole read across is < 50 ms: _GAP_US)
         xj = self._hx[j]
         yj = self._hy[j]
         zj = self._hz[j]
@@ -638,7 +647,19 @@ class GaitEngine:
         self._half = False
         self._seg_n = _UNSEEN
         self._land_ok = False
+        self._blind = 0
         self._hn = 1
+
+    def _hole(self):
+        """A hole of 50-100 ms in the samples while the foot is in the air (bursts lost at
+        100 Hz): the swing goes on, but no impact is read across the hole (the swing's own
+        acceleration changes by several g in that time). If the foot landed in the hole, the
+        foot-flat and push-off after it tell (_terminal)."""
+        if self._held_ic:
+            self._held_ic = False
+            self._contact(self._held_t, self._held_ang)
+            return
+        self._blind = (self._jlag << 1) + 1
 
     # ------------------------------------------------------------------ learning
     def _reset_block(self):
@@ -1384,6 +1405,9 @@ class GaitEngine:
             if -_WJERK_MIN <= kink <= _WJERK_MIN:
                 jolt = False
                 shown = False
+        if self._blind:  # the jerk spans a hole in the air (_hole)
+            jolt = False
+            shown = False
         if self._held_ic:
             if shown or jerk >= self._held_jerk << 1:
                 self._held_ic = False  # this is the landing, not the jolt on hold
@@ -1424,9 +1448,10 @@ class GaitEngine:
             self._held_t = ic_t
             self._held_ang = ic_ang
             self._held_jerk = jerk
-        self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
-        self._jerk_level = level + ((jerk - level) >> self._lshift)
-        self._bend_level = blevel + ((bend - blevel) >> self._lshift)
+        if not self._blind:
+            self._wj_level = wlevel + ((wj - wlevel) >> self._lshift)
+            self._jerk_level = level + ((jerk - level) >> self._lshift)
+            self._bend_level = blevel + ((bend - blevel) >> self._lshift)
         a2 -= _ACC1G_SQ
         at_rest = -_ACC_QUIET_SQ < a2 < _ACC_QUIET_SQ  # as _at_rest: near 1 g
         if at_rest and -_E_QUIET < w < _E_QUIET and self._brake == _CALM:

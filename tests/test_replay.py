@@ -127,6 +127,27 @@ def test_a_lost_sample_in_the_swings_braking_is_not_an_impact(rate):
     assert s["ic_median_abs_ms"] <= 10
 
 
+@pytest.mark.parametrize("rate, strike", [(100, "forefoot"), (400, "midfoot"), (1000, "rearfoot")])
+def test_a_hole_of_up_to_100_ms_in_the_swing_does_not_lose_the_landing(rate, strike):
+    # Samples lost in bursts (a ninth simulator's 100 Hz run lost 50-110 ms at a time): a
+    # hole over 50 ms broke the stride under way, and the landing after it was lost (here
+    # 18 of 37, F1 0.679 at every rate). In the air, the swing now goes on across a hole of
+    # up to 100 ms; only no impact is read across it.
+    rec, truth = simulate.simulate("run", seed=31, rate_hz=rate, duration=30, strike=strike, speed=4.0,
+                                   cadence=176)
+    keep = np.ones(len(rec.t_us), bool)
+    for k, ev in enumerate(truth):
+        if k < 2 or k % 2:
+            continue  # (before its first strides the engine is still learning the orientation)
+        mid = (ev["tc_us"] + ev["ic_us"]) // 2
+        half = (30 + 5 * (k % 4)) * 1000  # 60-90 ms in the middle of every other swing
+        keep &= (rec.t_us < mid - half) | (rec.t_us >= mid + half)
+    _keep(rec, keep)
+    s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
+    assert s["f1"] == 1.0, s["f1"]
+    assert s["ic_median_abs_ms"] <= 10
+
+
 @pytest.mark.parametrize("rate", [200, 1000])
 def test_a_one_sample_flick_of_the_pod_in_the_stance_is_not_the_toe_off(rate):
     # A pod on a clip can be flicked toe-up for one sample by the forefoot slapping down
@@ -547,13 +568,16 @@ def test_a_weak_bend_in_the_air_is_held_like_a_jolt():
 def test_a_landing_on_hold_is_kept_when_samples_are_lost():
     # The forefoot runner above: the bend at 4.46 s is held, and 60 ms of samples lost just
     # after it hide the landing's own jolt. The hold went with the stride the hole broke,
-    # and the footfall was lost. It is taken now (its stance unseen: no angle, no contact).
+    # and the footfall was lost. It is taken now; and as a hole that short in the air no
+    # longer breaks the stride, its stance is measured too (truth: 218 ms, forefoot; taken
+    # at the held bend, 57 ms before the landing the hole hid, it reads 244 ms).
     rec = podcsv.read(FIXTURES / "ffrun_100hz.csv")
     _keep(rec, (rec.t_us < 4_470_000) | (rec.t_us >= 4_530_000))
     steps = replay.replay(rec, "cpython")["steps"]
     assert len(steps) == 15
     hidden = [st for st in steps if 4_400_000 < st["ic_us"] < 4_530_000]
-    assert len(hidden) == 1 and hidden[0]["strike"] is None and hidden[0]["contact_ms"] is None, hidden
+    assert len(hidden) == 1 and hidden[0]["strike"] == "forefoot", hidden
+    assert abs(hidden[0]["contact_ms"] - 218) <= 30, hidden
 
 
 def test_the_first_stride_from_standing_is_timed_from_its_push_off():
