@@ -277,8 +277,9 @@ class GaitEngine:
         # outside its cone net of inside]; then a turning step's: [us of fast rotation about
         # the vertical since the foot was last flat, that vertical (accel >> 6 then)]; then
         # the vertical when the foot last stood still (accel >> 6, all 0 if never since it
-        # was oriented afresh). One list, not ten attributes (see _hold).
-        self._teach = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        # was oriented afresh), and as a Q13 unit vector. One list, not 13 attributes (see
+        # _hold).
+        self._teach = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         # Stillness blocks for the bias: gyro and accel sums, the previous block's means.
         self._blk_len = 256000 // period_us
         self._reset_block()
@@ -709,6 +710,13 @@ class GaitEngine:
             teach[7] = ax >> 6
             teach[8] = ay >> 6
             teach[9] = az >> 6
+            x = ax >> 2
+            y = ay >> 2
+            z = az >> 2
+            norm = _isqrt(x * x + y * y + z * z)  # (at rest: ~512)
+            teach[10] = x * _Q13 // norm
+            teach[11] = y * _Q13 // norm
+            teach[12] = z * _Q13 // norm
             if self.oriented and self._axis_tilted(ax, ay, az):
                 self._relearn(0)  # at rest: the next burst is seen whole
 
@@ -739,6 +747,9 @@ class GaitEngine:
             teach[7] = 0
             teach[8] = 0
             teach[9] = 0
+            teach[10] = 0
+            teach[11] = 0
+            teach[12] = 0
         self._mx = 0
         self._my = 0
         self._mz = 0
@@ -791,18 +802,17 @@ class GaitEngine:
             if teach[2]:
                 miss = teach[2] - dt_us
                 teach[2] = miss if miss > 0 else 0
-        vx = teach[7]
-        vy = teach[8]
-        vz = teach[9]
-        if vx or vy or vz:
+        ux = teach[10]
+        uy = teach[11]
+        uz = teach[12]
+        if ux or uy or uz:
             # Only the level part teaches (about an axis square to the vertical the foot
             # last stood still at): the pitch axis is level, and the swivel of turning steps
             # would otherwise tilt it, a little each time, until the walk itself is off it.
-            p = vx * gx + vy * gy + vz * gz
-            vv = vx * vx + vy * vy + vz * vz
-            gx -= vx * p // vv
-            gy -= vy * p // vv
-            gz -= vz * p // vv
+            p = (ux * gx + uy * gy + uz * gz) >> 13
+            gx -= (ux * p) >> 13
+            gy -= (uy * p) >> 13
+            gz -= (uz * p) >> 13
             dot = (ax >> 4) * (gx >> 4) + (ay >> 4) * (gy >> 4) + (az >> 4) * (gz >> 4)
         if dot < 0:
             gx = -gx
