@@ -88,6 +88,10 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   and is dropped.
   Activity: duty factor contact/stride (running has a flight phase) separates running
   from walking; no strides means idle.
+* Lost samples: a hole over 50 ms breaks the stride under way (its contact time is not
+  known); in the air only one over 100 ms does, and across a shorter one the swing goes
+  on, with no impact read across the hole (bursts lost at 100 Hz cost every landing after
+  them).
 """
 
 from array import array
