@@ -639,8 +639,7 @@ class GaitEngine:
         running landing waiting for a stronger jolt (``_held_ic``) is taken: none can be
         seen now. Its step goes out at once, with no contact time or strike angle."""
         if self._state == _S_TERMINAL and self._held_ic:
-            self._held_ic = False
-            self._contact(self._held_t, self._held_ang)
+            self._take_held()
         if self._state == _S_STANCE:
             self._end_stance(-1)
         if self._state != _S_IDLE and self._push_min >= -_W_PUSH:
@@ -661,10 +660,14 @@ class GaitEngine:
         acceleration changes by several g in that time). If the foot landed in the hole, the
         foot-flat and push-off after it tell (_terminal)."""
         if self._held_ic:
-            self._held_ic = False
-            self._contact(self._held_t, self._held_ang)
+            self._take_held()
             return
         self._blind = (self._jlag << 1) + 1
+
+    def _take_held(self):
+        """The running landing on hold (``_held_ic``) was the landing: it goes out."""
+        self._held_ic = False
+        self._contact(self._held_t, self._held_ang)
 
     # ------------------------------------------------------------------ learning
     def _reset_block(self):
@@ -964,11 +967,10 @@ class GaitEngine:
         kb = self._strongest_jolt(n, cutoff, ta)
         if kb < 0:
             return self._vote_alone(n, ka, ticks_add(self.now, ta - span))
-        self._turn_after(n, kb)
+        if not self._turned_after(n, kb):
+            return False
         up = self._ex_up
         down = self._ex_down
-        if (up if up > down else down) < _LONG_VOTE_MIN:
-            return False
         self._turn_after(n, ka)
         if (self._ex_down > self._ex_up) != (down > up):
             return False  # one of them was no landing
@@ -980,11 +982,10 @@ class GaitEngine:
         a stride and the half second after the second landing do not). Remember which way
         this one, at ``t``, turned the foot; vote once another, a stride from the last,
         turned it the same way."""
-        self._turn_after(n, k)
+        if not self._turned_after(n, k):
+            return False
         up = self._ex_up
         down = self._ex_down
-        if (up if up > down else down) < _LONG_VOTE_MIN:
-            return False
         if self._land_ok:
             d = ticks_diff(t, self._land_t)
             if d < _STRIDE_APART:
@@ -1049,6 +1050,15 @@ class GaitEngine:
             m += 1
             j += 1
         self._excursions(m, False, n - 1 - k - m)  # the m samples that end at k + m
+
+    @micropython.native
+    def _turned_after(self, n, k):
+        """Did the foot turn 50 deg one way in the 0.5 s after sample k of the last n, as
+        after a landing? (Its excursions are left in ``_ex_up``, ``_ex_down``.)"""
+        self._turn_after(n, k)
+        up = self._ex_up
+        down = self._ex_down
+        return (up if up > down else down) >= _LONG_VOTE_MIN
 
     @micropython.native
     def _vote_history(self, n, from_end, least):
@@ -1333,8 +1343,7 @@ class GaitEngine:
         now = self.now
         ang = self._ang
         if self._held_ic and ticks_diff(now, self._held_t) > _HELD_US:
-            self._held_ic = False  # no stronger jolt followed: the landing was the one on hold
-            self._contact(self._held_t, self._held_ang)
+            self._take_held()  # no stronger jolt followed: the landing was the one on hold
             return
         if ang > self._ang_max:
             self._ang_max = ang
@@ -1386,7 +1395,11 @@ class GaitEngine:
             thr = _JERK_MIN
         # Only a sudden toe-up turn counts: the heel dropping onto the ground after the
         # forefoot landed. (The swing itself only ever slows its toe-up rotation here.)
-        wj = w - self._wr[(self._wi - self._jlag + 1) & (_WRING - 1)]
+        wr = self._wr
+        i = self._wi + 1
+        lag = self._jlag
+        w_lag = wr[(i - lag) & (_WRING - 1)]  # the pitch rate a jerk span back
+        wj = w - w_lag
         if wj < 0:
             wj = 0
         wlevel = self._wj_level
@@ -1412,10 +1425,7 @@ class GaitEngine:
             # A foot touching down on its toes while still turning toe-up kinks it (a real
             # walk: 150 deg/s); every other landing before a reversal came at 26 % of the
             # peak at most.
-            lag = self._jlag
-            wr = self._wr
-            i = self._wi + 1
-            kink = w - wr[(i - lag) & (_WRING - 1)] * 2 + wr[(i - lag - lag) & (_WRING - 1)]
+            kink = w - w_lag - w_lag + wr[(i - lag - lag) & (_WRING - 1)]
             if -_WJERK_MIN <= kink <= _WJERK_MIN:
                 jolt = False
                 shown = False
