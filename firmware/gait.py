@@ -376,7 +376,8 @@ class GaitEngine:
         self._ic_n = 0
         self._last_ic = 0
         self._have_ic = False
-        self._redo = False  # processing the history again after the sign was overturned
+        self._out_ok = False  # a footfall went out (not held) at _out_t: none goes out again
+        self._out_t = 0  # within 0.3 s of it (the history processed again, _overturned)
         self._stride_ms = 0
         self._act_vote = WALK
         # A bout's first footfall is held back, with the events after it, until a second one
@@ -527,7 +528,7 @@ class GaitEngine:
         wi = (self._wi + 1) & (_WRING - 1)
         self._wi = wi
         self._wr[wi] = w
-        if self._have_ic and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
+        if (self._have_ic or self._out_ok) and ticks_diff(self.now, self._last_ic) > _MAX_STRIDE:
             # No footfall for a while: idle. Forget old times too: after ~9 minutes their
             # tick differences would wrap.
             if self._hold[0]:
@@ -536,6 +537,7 @@ class GaitEngine:
                 self._set_activity(IDLE)
             self._ic_n = 0
             self._have_ic = False
+            self._out_ok = False
             self._prev_ms_ok = False
 
     @micropython.native
@@ -1184,21 +1186,17 @@ class GaitEngine:
         """The axis sign was overturned while oriented: the strides seen with the wrong
         one are in the history (this sample too), processed again with the right one.
         What they make is a new bout (its first footfall held until a second confirms
-        it), and no footfall goes out twice. (After toe taps, which teach an arbitrary
-        sign, a run's first two strides were lost; and a stance under way was dropped
-        although its footfall had gone out.)"""
+        it), and no footfall goes out twice (_out_t), however often the sign turns. (After
+        toe taps, which teach an arbitrary sign, a run's first two strides were lost; and a
+        stance under way was dropped although its footfall had gone out.)"""
         self._rebase()  # the stance under way ends here, a step all the same
         self._wb = -self._wb  # the bias along the axis turns with it
         self._prev_ms_ok = False  # the last foot-flat's angle was the wrong way up
         if self._hold[0]:
             self._drop_held()  # a bout's first footfall, seen the wrong way up: it goes
-            self._redo = False  # (and none went out in the 2.5 s before it)
-        else:
-            self._redo = self._have_ic  # footfalls up to _last_ic went out already
         self._have_ic = False
         self._ic_n = 0
         self._replay_history()
-        self._redo = False
 
     @micropython.native
     def _segment(self, e, ax, ay, az):
@@ -1586,8 +1584,8 @@ class GaitEngine:
         self._e_min = 0x3FFFFFFF
         self._push_min = 0
         first = not self._have_ic  # no footfall in the last 2.5 s: a bout starts
-        if self._redo and ticks_diff(ic_t, self._last_ic) < _MIN_STRIDE:
-            valid = False  # out already, before the sign was overturned
+        if self._out_ok and ticks_diff(ic_t, self._out_t) < _MIN_STRIDE:
+            valid = False  # out already, before the sign was overturned (perhaps twice)
         if valid and not first:
             stride = ticks_diff(ic_t, self._last_ic)
             if stride < _MIN_STRIDE:
@@ -1610,10 +1608,13 @@ class GaitEngine:
                 self._drop_held()
             hold[0] = 1
             hold[2] = self.activity
-        elif hold[0]:  # the second: the bout is gait, its first stride goes out too
-            self._qn += hold[1]
-            hold[0] = 0
-            hold[1] = 0
+        else:
+            if hold[0]:  # the second: the bout is gait, its first stride goes out too
+                self._qn += hold[1]
+                hold[0] = 0
+                hold[1] = 0
+            self._out_ok = True
+            self._out_t = ic_t
         self._have_ic = True
         self._last_ic = ic_t
         self.steps += 1
