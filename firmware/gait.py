@@ -92,6 +92,12 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   known); in the air only one over 100 ms does, and across a shorter one the swing goes
   on, with no impact read across the hole (bursts lost at 100 Hz cost every landing after
   them).
+* Joining mid-stride (a pod started on the run): if the foot moves as the history it
+  processes again begins, the stride machine starts in the swing, "cold", the peak and
+  the 150 ms a swing lasts waived, since both may have gone before. The foot shows it
+  stands instead by turning toe-down fast with no heel touching down first, or by
+  holding its pitch at 1 g for 30 ms; and a landing counts only 50 ms on, once the foot
+  has turned 5 deg.
 """
 
 from array import array
@@ -191,6 +197,9 @@ _QLEN = const(8)  # event queue length (power of two)
 _AXIS_US = const(100000)  # 100 ms of fast rotation teach the pitch axis
 _AXIS_LOST_US = const(2000000)  # 2 s more fast rotation off the axis than on it: relearn
 _AXIS_DOUBT_US = const(300000)  # ... 0.3 s while no stride has oriented the engine yet
+_COLD_SWING = const(50000)  # joined mid-swing (_cold): its landing 50 ms on at least ...
+_COLD_TURN = const(5000)  # ... the foot turned 5 deg (mdeg) since (in the air, it turns)
+_COLD_STILL = const(30000)  # ... and never held its pitch at 1 g for 30 ms (on the ground)
 _RUN_CONTACT_MS = const(400)  # running contact times are 150-350 ms; walking 500-800
 _CAD_N = const(4)  # cadence over the last 4 strides
 
@@ -371,6 +380,14 @@ class GaitEngine:
         self._up_t = 0
         self._up_ang = 0
         self._valid = False
+        # The history processed again began with the foot moving (_replay_history): the
+        # stride machine starts in the swing, cold, until it lands or turns out to stand
+        # (_on_ground). The angle's range since then, and since when its pitch is held.
+        self._cold = False
+        self._cold_lo = 0
+        self._cold_hi = 0
+        self._cold_still = False
+        self._cold_t = 0
         # Cadence: the last IC times.
         self._ics = [0] * (_CAD_N + 1)
         self._ic_n = 0
@@ -1162,6 +1179,18 @@ class GaitEngine:
         bx = self._bx >> 4
         by = self._by >> 4
         bz = self._bz >> 4
+        gx = self._hgx[i] - bx
+        gy = self._hgy[i] - by
+        gz = self._hgz[i] - bz
+        if _l1(gx, gy, gz) >= _E_QUIET or not self._at_rest(self._hx[i], self._hy[i], self._hz[i]):
+            # The foot moves as the history begins: joining a run (or a walk) mid-stride, it
+            # may be in the air, its push-off unseen. Start in the swing, cold (_on_ground).
+            self._start_swing(self.now, 0)
+            self._cold = True
+            self._cold_lo = 0
+            self._cold_hi = 0
+            self._cold_still = False
+        self._blind = (self._jlag << 1) + 1  # no jerk spans the history's start either
         k = 0
         while k < n:
             if k:
@@ -1247,12 +1276,14 @@ class GaitEngine:
         self._loud = False
         self._half = False
         self._state = _S_IDLE
+        self._cold = False
         self._push_min = 0  # a push-off seen before (in a replay: after) is not this one's
 
     # ------------------------------------------------------------------ states
     @micropython.native
     def _idle(self, w, e):
         """Waiting for a swing: the push-off (toe-down) then toe-up rotation."""
+        self._cold = False  # (a swing the history began in is over)
         if w < self._push_min:
             self._push_min = w
             self._push_t = self.now
@@ -1311,7 +1342,50 @@ class GaitEngine:
         return ticks_diff(self.now, self._rest_t) > _REST_US
 
     @micropython.native
+    def _on_ground(self, w, ax, ay, az):
+        """Joined mid-stride (_cold): is the foot on the ground after all? It is if it turns
+        toe-down fast with no heel touching down first (a push-off, or the slap after a heel
+        strike before the history), or 40 deg toe-down since one did (a push-off), or it
+        holds its pitch at 1 g for 30 ms (rolling, maybe, but standing on the foot). Then
+        the stride machine takes it from here, in its idle state."""
+        ang = self._ang
+        if ang < self._cold_lo:
+            self._cold_lo = ang
+        elif ang > self._cold_hi:
+            self._cold_hi = ang
+        if self._zc_ok:
+            turned = self._zc_ang - ang  # toe-down since the toe-up turn reversed
+            if turned >= _FLAT_LOCK and w < -_W_PUSH_FAST:
+                self._stood(w)
+                return True
+            if turned >= _SLAP_TURN:
+                return False  # a heel touched down at the reversal; the foot rolls onto it
+        elif w < -_W_PUSH_FAST:
+            self._stood(w)
+            return True
+        if -_W_ZC_ARM < w < _W_ZC_ARM and self._at_rest(ax, ay, az):
+            if not self._cold_still:
+                self._cold_still = True
+                self._cold_t = self.now
+            elif ticks_diff(self.now, self._cold_t) >= _COLD_STILL:
+                self._stood(0)
+                return True
+        else:
+            self._cold_still = False
+        return False
+
+    def _stood(self, w):
+        """The history began on the ground (_on_ground): idle, a push-off under way if the
+        foot turns toe-down at ``w``."""
+        self._cold = False
+        self._state = _S_IDLE
+        self._push_min = w
+        self._push_t = self.now
+
+    @micropython.native
     def _swing(self, w, e, ax, ay, az):
+        if self._cold and self._on_ground(w, ax, ay, az):
+            return
         if self._rested(e, e < _E_QUIET and self._at_rest(ax, ay, az), ax, ay, az):
             # Back on the ground before the swing peaked: that was no swing (a foot shifted
             # while standing, too slowly to be a step). Waiting for its landing would miss
@@ -1323,7 +1397,8 @@ class GaitEngine:
             self._ang_min = ang
         if w > self._w_peak:
             self._w_peak = w
-        elif (self._w_peak > _W_PEAK_MIN or self._teach[3] >= _TURN_US) and w < (self._w_peak >> 1):
+        elif (self._w_peak > _W_PEAK_MIN or self._teach[3] >= _TURN_US or self._cold) and w < (self._w_peak >> 1):
+            # (Joined mid-swing, the peak may have gone before: any will do.)
             self._state = _S_TERMINAL
             self._held_ic = False
             self._ang_max = ang
@@ -1338,6 +1413,8 @@ class GaitEngine:
 
     @micropython.native
     def _terminal(self, w, e, jerk, ax, ay, az):
+        if self._cold and self._on_ground(w, ax, ay, az):
+            return
         now = self.now
         ang = self._ang
         if self._held_ic and ticks_diff(now, self._held_t) > _HELD_US:
@@ -1489,8 +1566,13 @@ class GaitEngine:
                 self._tf_ic = self._calm_t
                 self._tf_ic_ang = self._calm_ang
         if self._rested(e, at_rest, ax, ay, az):
-            # A soft landing that never rang.
-            if self._zc_ok and ticks_diff(self._rest_t, self._zc_t) < _ZC_REST:
+            # A soft landing that never rang: at the heel's reversal if there was one.
+            # Joined mid-stride, only if the foot rolled down onto that heel since: else it
+            # was on the ground when the history began.
+            heel = self._zc_ok and ticks_diff(self._rest_t, self._zc_t) < _ZC_REST
+            if self._cold and not (heel and self._zc_ang - ang >= _SLAP_TURN):
+                self._stood(0)
+            elif heel:
                 self._contact(self._zc_t, self._zc_ang)
             else:
                 self._contact(self._rest_t, ang)
@@ -1574,7 +1656,12 @@ class GaitEngine:
         else:
             valid = self._w_peak > _W_PEAK_MIN and excursion > _EXCURSION_MIN
         teach[3] = 0
-        if ticks_diff(ic_t, self._t_state) < _MIN_SWING:
+        if self._cold:
+            # Joined mid-swing: its start, peak and most of its excursion came before the
+            # history. In the air the foot turns; standing, or rolling on it, hardly.
+            self._cold = False
+            valid = ticks_diff(ic_t, self._t_state) >= _COLD_SWING and self._cold_hi - self._cold_lo > _COLD_TURN
+        elif ticks_diff(ic_t, self._t_state) < _MIN_SWING:
             valid = False
         self._state = _S_STANCE
         self._t_state = ic_t

@@ -198,6 +198,60 @@ def test_joining_mid_stride_finds_every_footfall(scenario, seed, rate, opts, pha
     assert s["f1"] == 1.0, s["f1"]
 
 
+def _joined_mid(scenario, seed, rate, opts, t0_of):
+    """A simulated recording from ``t0_of(truth)`` on (its samples begin there), scored
+    against the footfalls after that."""
+    rec, truth = simulate.simulate(scenario, seed=seed, rate_hz=rate, mount="random", duration=16, **opts)
+    t0 = t0_of(truth)
+    _keep(rec, rec.t_us >= t0)
+    rec.t_us -= t0
+    truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["ic_us"] >= t0]
+    return evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
+
+
+@pytest.mark.parametrize("scenario, seed, rate, opts, into", [
+    # Samples that begin in the swing, its toe-off unseen: the stride machine waited for a
+    # push-off, so the first landing was lost whenever its swing began before the samples
+    # (a quarter to a half of all joins mid-run). Now it starts in the swing, "cold".
+    ("run", 11, 200, dict(strike="rearfoot", speed=4.0, cadence=170), 0.55),
+    ("run", 12, 100, dict(strike="midfoot", speed=3.5, cadence=175), 0.4),
+    ("run", 13, 400, dict(strike="forefoot", speed=5.0, cadence=185), 0.55),
+    ("walk", 14, 100, dict(speed=1.3), 0.4),
+    ("walk", 15, 400, dict(speed=1.1), 0.25),
+])
+def test_joining_mid_swing_keeps_its_landing(scenario, seed, rate, opts, into):
+    def mid_swing(truth):
+        e = truth[6]
+        return e["tc_us"] + int(into * (e["ic_us"] - e["tc_us"]))
+    s = _joined_mid(scenario, seed, rate, opts, mid_swing)
+    assert s["f1"] == 1.0, s
+
+
+@pytest.mark.parametrize("seed, strike, rate", [(21, "rearfoot", 100), (22, "midfoot", 200), (23, "forefoot", 400)])
+@pytest.mark.parametrize("into", [0.05, 0.2, 0.6])
+def test_joining_mid_stance_makes_no_landing_of_it(seed, strike, rate, into):
+    # Begun cold, the engine must tell a stance from a swing: a heel strike's forefoot
+    # slap and a push-off turn the foot toe-down fast, and a foot rolling on the ground
+    # holds its pitch at 1 g. Taken for a swing, the push-off's jolt or toe-off was a
+    # landing (4 of these 9 had a false footfall in place of the first).
+    def mid_stance(truth):
+        e = truth[6]
+        return e["ic_us"] + int(into * e["contact_ms"] * 1000)
+    s = _joined_mid("run", seed, rate, dict(strike=strike, speed=4.5, cadence=175), mid_stance)
+    assert s["f1"] == 1.0, s
+
+
+def test_a_run_joined_just_after_a_landing_makes_no_footfall_of_its_push_off():
+    # The fourth simulator's runner (pollrun_200hz) begins 40 ms after a heel strike, its
+    # foot at 1.3 g in mid-stance, the host's polling repeating a sample as the push-off
+    # starts: its jolt, the foot having hardly turned since the samples began, was taken
+    # for a landing (a footfall at 0.10 s, 0.57 s before the first).
+    rec = podcsv.read(FIXTURES / "pollrun_200hz.csv")
+    first = podcsv.read_events(FIXTURES / "pollrun_200hz.events.csv")[0]["ic_us"]
+    footfalls = [int(x.split()[1]) for x in replay.replay_lines(rec) if x[0] == "I"]
+    assert abs(footfalls[0] - first) < 30_000, (footfalls[:2], first)
+
+
 def test_joining_a_run_mid_stride_at_1khz_finds_its_second_footfall():
     # The eighth simulator's forefoot runner at 1 kHz and 190 steps/min, recorded from
     # mid-swing, the stances never quiet. The axis sign is voted from two landings, but at
@@ -277,7 +331,7 @@ def test_no_footfall_goes_out_twice_when_the_sign_is_overturned_twice():
     rec = podcsv.read(FIXTURES / "flipflop_200hz.csv")
     footfalls = [int(x.split()[1]) for x in replay.replay_lines(rec) if x[0] == "I"]
     assert min(np.diff(footfalls)) > 300_000, footfalls
-    assert s["precision"] == 1.0 and s["matched"] >= 16, s  # of 18
+    assert s["f1"] == 1.0, s  # (16 of 18 before the history's first landing counted cold)
 
 
 def test_the_step_a_runner_stops_on_counts_when_the_orientation_is_learned_again_at_rest():
