@@ -175,6 +175,17 @@ def _keep(rec, keep):
     rec.imu = rec.imu[keep]
 
 
+def _joined_mid(scenario, seed, rate, opts, t0_of, duration=16):
+    """A simulated recording from ``t0_of(truth)`` on (its samples begin there), scored
+    against the footfalls after that."""
+    rec, truth = simulate.simulate(scenario, seed=seed, rate_hz=rate, mount="random", duration=duration, **opts)
+    t0 = t0_of(truth)
+    _keep(rec, rec.t_us >= t0)
+    rec.t_us -= t0
+    truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["ic_us"] >= t0]
+    return evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
+
+
 @pytest.mark.parametrize("scenario, seed, rate, opts, phase", [
     # Recordings that begin mid-stride, with no standing first (F1 before: 0.867, 0.925,
     # 0.969, 0.945, 0.945). The first burst, its push-off unseen, once decided the axis sign
@@ -188,25 +199,9 @@ def _keep(rec, keep):
     ("walk", 513, 200, dict(speed=1.0), 0.8),
 ])
 def test_joining_mid_stride_finds_every_footfall(scenario, seed, rate, opts, phase):
-    rec, truth = simulate.simulate(scenario, seed=seed, rate_hz=rate, mount="random",
-                                   duration=30 if scenario == "run" else 40, **opts)
-    t0 = truth[1]["ic_us"] + int(phase * 1e6)
-    _keep(rec, rec.t_us >= t0)
-    rec.t_us -= t0
-    truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["tc_us"] >= t0]
-    s = evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
+    s = _joined_mid(scenario, seed, rate, opts, lambda truth: truth[1]["ic_us"] + int(phase * 1e6),
+                    duration=30 if scenario == "run" else 40)
     assert s["f1"] == 1.0, s["f1"]
-
-
-def _joined_mid(scenario, seed, rate, opts, t0_of):
-    """A simulated recording from ``t0_of(truth)`` on (its samples begin there), scored
-    against the footfalls after that."""
-    rec, truth = simulate.simulate(scenario, seed=seed, rate_hz=rate, mount="random", duration=16, **opts)
-    t0 = t0_of(truth)
-    _keep(rec, rec.t_us >= t0)
-    rec.t_us -= t0
-    truth = [dict(e, ic_us=e["ic_us"] - t0, tc_us=e["tc_us"] - t0) for e in truth if e["ic_us"] >= t0]
-    return evaluate.score(replay.replay(rec), truth, rec.duration_s, evaluate.pod_config())
 
 
 @pytest.mark.parametrize("scenario, seed, rate, opts, into", [
