@@ -3,12 +3,14 @@
 On an ESP32 a ROMFS partition (or frozen code) is memory-mapped flash: ``import`` runs the
 ``.mpy`` bytecode in place, and only the objects built at import (modules, functions,
 classes, interned names) take heap. The unix port has no such partition, so the test
-provides the memory: it starts MicroPython with an environment variable ``POD_ROM`` of
-``image size + 32`` placeholder bytes. Environment strings live in the process's own memory
-above the stack, never in the GC heap; ``/proc/self/stat`` says where they start. ``mount``
-copies the image there (256 bytes at a time) and mounts it with ``vfs.VfsRom``.
+provides the memory: it starts MicroPython with ``image size + 32`` placeholder bytes in
+the environment, in a variable ``POD_ROM`` and, since Linux caps one string at 128 KiB,
+more after it (``POD_ROM1``, ...), the last in the environment. Environment strings lie
+back to back in the process's own memory above the stack, never in the GC heap;
+``/proc/self/stat`` says where they start and end. ``mount`` copies the image from
+``POD_ROM``'s value to the end (256 bytes at a time) and mounts it with ``vfs.VfsRom``.
 
-Linux only. Nothing else reads the variable; its name stays intact, only its value is used.
+Linux only. Nothing else reads the variables; only ``POD_ROM``'s name stays intact.
 """
 import os
 import sys
@@ -19,11 +21,13 @@ import vfs
 VAR = b"POD_ROM="
 
 
-def _env_start():
+def _env_span():
+    """(env_start, env_end): where the environment strings lie."""
     with open("/proc/self/stat") as f:
         st = f.read()
-    # fields after "pid (comm) ": state is field 3; env_start is field 50
-    return int(st[st.rindex(")") + 2:].split()[47])
+    # fields after "pid (comm) ": state is field 3; env_start is field 50, env_end 51
+    fields = st[st.rindex(")") + 2:].split()
+    return int(fields[47]), int(fields[48])
 
 
 def _find_value():
@@ -57,8 +61,10 @@ def _find_value():
 
 def mount(image, where="/rom"):
     size = os.stat(image)[6]
-    off, room = _find_value()
-    addr = _env_start() + off
+    off, _ = _find_value()
+    start, end = _env_span()
+    addr = start + off
+    room = end - addr  # POD_ROM's value and the placeholders after it
     pad = -addr & 15  # aligned as a flash partition is
     if room < size + pad:
         raise OSError("POD_ROM holds %d bytes, the image needs %d" % (room, size + pad))
