@@ -1276,7 +1276,6 @@ class GaitEngine:
         self._loud = False
         self._half = False
         self._state = _S_IDLE
-        self._cold = False
         self._push_min = 0  # a push-off seen before (in a replay: after) is not this one's
 
     # ------------------------------------------------------------------ states
