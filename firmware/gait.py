@@ -289,10 +289,9 @@ class GaitEngine:
         # Its teaching: [fast samples taken, us of them (up to _AXIS_US), us of fast rotation
         # outside its cone net of inside]; then a turning step's: [us of fast rotation about
         # the vertical since the foot was last flat, that vertical (accel >> 6 then)]; then
-        # the vertical when the foot last stood still (accel >> 6, all 0 if never since it
-        # was oriented afresh), and as a Q13 unit vector. One list, not 13 attributes (see
-        # _hold).
-        self._teach = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        # the vertical when the foot last stood still (a Q13 unit vector, all 0 if never
+        # since it was oriented afresh). One list, not 10 attributes (see _hold).
+        self._teach = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         # Stillness blocks for the bias: gyro and accel sums, the previous block's means.
         self._blk_len = 256000 // period_us
         self._reset_block()
@@ -733,16 +732,13 @@ class GaitEngine:
             self.still = True
             self._flat_turn(ax, ay, az)
             teach = self._teach
-            teach[7] = ax >> 6
-            teach[8] = ay >> 6
-            teach[9] = az >> 6
             x = ax >> 2
             y = ay >> 2
             z = az >> 2
             norm = _isqrt(x * x + y * y + z * z)  # (at rest: ~512)
-            teach[10] = x * _Q13 // norm
-            teach[11] = y * _Q13 // norm
-            teach[12] = z * _Q13 // norm
+            teach[7] = x * _Q13 // norm
+            teach[8] = y * _Q13 // norm
+            teach[9] = z * _Q13 // norm
             if self.oriented and self._axis_tilted(ax, ay, az):
                 self._relearn(0)  # at rest: the next burst is seen whole
 
@@ -773,9 +769,6 @@ class GaitEngine:
             teach[7] = 0
             teach[8] = 0
             teach[9] = 0
-            teach[10] = 0
-            teach[11] = 0
-            teach[12] = 0
         self._mx = 0
         self._my = 0
         self._mz = 0
@@ -828,9 +821,9 @@ class GaitEngine:
             if teach[2]:
                 miss = teach[2] - dt_us
                 teach[2] = miss if miss > 0 else 0
-        ux = teach[10]
-        uy = teach[11]
-        uz = teach[12]
+        ux = teach[7]
+        uy = teach[8]
+        uz = teach[9]
         if ux or uy or uz:
             # Only the level part teaches (about an axis square to the vertical the foot
             # last stood still at): the pitch axis is level, and the swivel of turning steps
@@ -881,18 +874,18 @@ class GaitEngine:
         last stood still at (hills and standing on the toes stay well within). True when
         that vertical is not known."""
         teach = self._teach
-        vx = teach[7]
-        vy = teach[8]
-        vz = teach[9]
-        if not (vx or vy or vz):
+        ux = teach[7]
+        uy = teach[8]
+        uz = teach[9]
+        if not (ux or uy or uz):
             return True
         x = ax >> 6
         y = ay >> 6
         z = az >> 6
-        p = (vx * x + vy * y + vz * z) >> 5  # 1 g >> 6 = 32
+        p = (ux * x + uy * y + uz * z) >> 13  # |a| cos, the vertical a Q13 unit vector
         if p <= 0:
             return False
-        # cos > 0.766 (40 deg): p^2 > 0.587 |a|^2 with |v| = 32 (1 g); 0.587 ~ 75 / 128.
+        # cos > 0.766 (40 deg): p^2 > 0.587 |a|^2; 0.587 ~ 75 / 128.
         return (p * p) << 7 > 75 * (x * x + y * y + z * z)
 
     @micropython.native
