@@ -115,7 +115,8 @@ _BACKOFF_MIN_MS = const(10)
 _BACKOFF_MAX_MS = const(1000)
 _RECOVER_AFTER = const(3)  # failed reads before the bus is recovered and the sensor re-inited
 _FAULT_SIGNAL_AFTER = const(3)
-_STALL_US = const(500000)  # no sample for 0.5 s while the sensor answers: it stopped sampling
+_STALL_MS = const(500)  # no sample for 0.5 s while the sensor answers: it stopped sampling
+# (timed in ms: after an outage of minutes the us ticks no longer tell how long ago)
 _ENODATA = const(61)
 _LONG_GAP_MS = const(250000)  # a hole this long is timed in ms (us ticks differ up to 2**29)
 _GAP_CAP_MS = const(500000)  # and counted as at most this (intervals; the event has it all)
@@ -623,7 +624,7 @@ class App:
             self._gap_pending = True
             return
         t_read = self._us()
-        if not n and not imu.gap and ticks_diff(t_read, self._last_sys) > _STALL_US:
+        if not n and not imu.gap and ticks_diff(self._ms(), self._last_ms) > _STALL_MS:
             # The sensor answers but its FIFO stays empty: it lost power (after a glitch
             # it wakes asleep, FIFO off). A fault like a silent bus: retried, re-initialised.
             self._io_failed(self._ms(), OSError(_ENODATA, "no samples"))
@@ -670,7 +671,7 @@ class App:
             if pipe.update(s[0], s[1], s[2], s[3], s[4], s[5], dt0 if i == 0 else p):
                 self._drain()
         self.samples += n
-        self._last_sys = ticks_add(first, (n - 1) * p + gap_us)
+        self._last_sys = ticks_add(first, (n - 1) * p)  # (first is after any gap already)
         self._last_ms = self._ms()
         # offset: the newest sample was taken on average half a period before the read.
         est = ticks_diff(ticks_add(t_read, -(p // 2)), self.engine.now)
@@ -1058,7 +1059,8 @@ class App:
             wake = hw.wake_on_motion is not None and hw.imu_int is not None
             if wake:
                 hw.wake_on_motion(hw.imu_int)
-        except OSError:
+        except (OSError, ValueError) as e:  # ValueError: IMU_INT_PIN cannot wake the chip
+            hw.log("idle: no motion wake-up (%s)" % (e,))
             wake = False
         self.running = False
         hw.log("idle: deep sleep%s" % ("" if wake else " (no motion wake-up)"))

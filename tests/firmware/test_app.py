@@ -353,6 +353,19 @@ def test_idle_pod_deep_sleeps_with_motion_wake():
     assert not a.running
 
 
+def test_a_pin_that_cannot_wake_the_chip_still_lets_the_idle_pod_sleep():
+    b = Bench(RestSource(), make_fs_dir(), config=_config())
+    b.hw.woke_from_deepsleep = False
+
+    def not_an_rtc_gpio(pin):
+        raise ValueError("invalid pin")  # esp32.wake_on_ext0 on a GPIO the RTC cannot watch
+
+    b.hw.wake_on_motion = not_an_rtc_gpio
+    a = b.run(200)
+    assert b.slept == [600000] and not a.running  # wakes every 10 min to look again
+    assert a.errors == 0 and "idle: no motion wake-up (invalid pin)" in b.log
+
+
 def test_unexpected_exception_is_caught_recorded_and_signalled():
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
@@ -567,6 +580,67 @@ def test_a_sensor_away_for_ten_minutes_is_a_gap_in_the_session():
     assert any(r["flags"] & sessionlog.FLAG_GAP for r in ivs)
     gap = [r["value"] for r in recs if r["type"] == "event" and r["kind"] == "gap"]
     assert gap and 599000 <= gap[0] <= 602000, gap  # the event has all of it
+
+
+def _gap_after_outage(away_s, then):
+    """Run 20 s, unplug the sensor for ``away_s``; at the first burst after it, ``then(b)``."""
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_stop_idle_s=1800, interval_s=60))
+    a = app.App(b.hw)
+    b.at(20, lambda: setattr(b.mpu, "unplugged", True))
+    b.at(20 + away_s, lambda: setattr(b.mpu, "unplugged", False))
+    feed = a._feed
+    seen = {}
+
+    def first_burst_after(n, t_read):
+        pending = a._gap_pending
+        feed(n, t_read)
+        if pending and a.samples > 20 * 200 and "at" not in seen:
+            seen["at"] = b.now
+            then(b)
+
+    a._feed = first_burst_after
+    return root, b, a, seen
+
+
+def test_an_outage_just_after_another_is_a_gap_too():
+    def unplug_again(b):
+        t = (b.now - b.t0) / 1e6
+        b.at(t + 0.01, lambda: setattr(b.mpu, "unplugged", True))
+        b.at(t + 1.01, lambda: setattr(b.mpu, "unplugged", False))
+
+    root, b, a, seen = _gap_after_outage(5, unplug_again)
+    a.run(until_ms=40000)
+    a._stop_session(2)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    assert problem is None and "at" in seen
+    gaps = [r["value"] for r in recs if r["type"] == "event" and r["kind"] == "gap"]
+    assert len(gaps) == 2 and 5000 <= gaps[0] <= 6000 and 1000 <= gaps[1] <= 1500, gaps
+    # The intervals count the samples lost: from the last one before each outage (up to
+    # a read, 100 ms, before the failed read that starts the event) to the first after.
+    lost = sum(r["gap_ms"] for r in recs if r["type"] == "interval")
+    assert sum(gaps) <= lost <= sum(gaps) + 2 * 120, (lost, gaps)
+
+
+def _stall_noticed_after_us(away_s):
+    """The sensor wakes asleep (a power glitch) right after an outage: how soon is it seen?"""
+    root, b, a, seen = _gap_after_outage(away_s, lambda b: b.mpu.power_on())
+    failed = a._io_failed
+
+    def io_failed(now_ms, e):
+        if "at" in seen:
+            seen.setdefault("noticed", b.now)
+        failed(now_ms, e)
+
+    a._io_failed = io_failed
+    a.run(until_ms=(20 + away_s + 10) * 1000)
+    return seen["noticed"] - seen["at"] if "noticed" in seen else None
+
+
+def test_a_sensor_that_stops_sampling_just_after_an_outage_is_noticed_at_once():
+    for away_s in (5, 300):  # (300 s: beyond what the us ticks can tell apart)
+        us = _stall_noticed_after_us(away_s)
+        assert us is not None and us < 1500000, (away_s, us)
 
 
 def test_a_footer_that_cannot_be_written_is_signalled():
