@@ -15,8 +15,15 @@ HEAP_EXEC = 1
 _rmts = []
 
 
+# The ESP32's RTC GPIOs: only these can wake it from deep sleep (esp_sleep_enable_ext0_wakeup).
+_RTC_GPIOS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
+
+
 def wake_on_ext0(pin, level=0):
-    _vpod.CFG["_ext0"] = None if pin is None else getattr(pin, "id", pin)
+    n = None if pin is None else getattr(pin, "id", pin)
+    if n is not None and n not in _RTC_GPIOS:
+        raise ValueError("invalid pin")  # as the firmware's modesp32.c says
+    _vpod.CFG["_ext0"] = n
 
 
 def wake_on_ext1(pins=None, level=WAKEUP_ALL_LOW):
