@@ -332,6 +332,7 @@ class App:
         self._evv = [0] * EVENT_QUEUE
         self._evn = 0
         self._ev_lost = 0
+        self._ovf_told = False  # this interval's FIFO overflow has its event already
         now_ms = self._ms()
         self._last_ff_ms = now_ms
         self._want_start = False
@@ -635,7 +636,11 @@ class App:
         if imu.take_gap():
             self._gap_pending = True
             self._gap_flags |= sessionlog.FLAG_OVERFLOW
-            self._queue_event(sessionlog.EVENT_KINDS.index("fifo_overflow") + 1, -1)
+            if not self._ovf_told:
+                # One event an interval (its flag and gap_ms tell the rest): writing each
+                # could take long enough, at 1 kHz, to overflow the FIFO again.
+                self._ovf_told = True
+                self._queue_event(sessionlog.EVENT_KINDS.index("fifo_overflow") + 1, -1)
         self._next_read = ticks_add(self._next_read, self.read_ms * 1000)
         if ticks_diff(t_read, self._next_read) > 0:  # fell behind: restart the schedule
             self._next_read = ticks_add(t_read, self.read_ms * 1000)
@@ -873,6 +878,7 @@ class App:
         self._pending_t = -1
         self._evn = 0
         self._ev_lost = 0
+        self._ovf_told = False
         if self.config_problem:
             self._queue_event(sessionlog.EVENT_KINDS.index("config_fallback") + 1, 0)
         self.buz.play(buzzer.SESSION_START)
@@ -893,6 +899,7 @@ class App:
         self._pending_t = self._iv_index * self.interval_ms // 1000
         self._pending_dur = dur_ms
         self._iv_index += 1
+        self._ovf_told = False
         self._iv_start_ms = self._next_iv_ms
         self._next_iv_ms = ticks_add(self._next_iv_ms, self.interval_ms)
 

@@ -582,6 +582,31 @@ def test_a_sensor_away_for_ten_minutes_is_a_gap_in_the_session():
     assert gap and 599000 <= gap[0] <= 602000, gap  # the event has all of it
 
 
+def test_slow_flash_writes_at_1khz_do_not_overflow_the_fifo_over_and_over():
+    # A write that takes longer than the FIFO holds (85 ms at 1 kHz) overflows it: the
+    # overflow is told once an interval, or writing its event would overflow it again.
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(rate_hz=1000))
+    put = sessionlog.SessionWriter._put
+
+    def slow_put(self, data):
+        b.advance(90000)  # the sensor keeps sampling meanwhile
+        return put(self, data)
+
+    sessionlog.SessionWriter._put = slow_put
+    try:
+        a = b.run(30)
+    finally:
+        sessionlog.SessionWriter._put = put
+    a._stop_session(2)
+    assert a.samples > 0.95 * 30 * 1000 and a.engine.steps >= 35, (a.samples, a.engine.steps)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    ovf = [r for r in recs if r["type"] == "event" and r["kind"] == "fifo_overflow"]
+    ivs = [r for r in recs if r["type"] == "interval"]
+    assert ovf and len(ovf) <= len(ivs), (len(ovf), len(ivs))
+    assert any(r["flags"] & sessionlog.FLAG_OVERFLOW for r in ivs)
+
+
 def _gap_after_outage(away_s, then):
     """Run 20 s, unplug the sensor for ``away_s``; at the first burst after it, ``then(b)``."""
     root = make_fs_dir()
