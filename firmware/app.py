@@ -340,6 +340,7 @@ class App:
         self._no_record = False
         self._next_batt_ms = now_ms
         self._batt_low_n = 0
+        self._batt_uv = [0, 0, 0, 0, 0]
         self._btn_since = None
         self._last_beep_ms = ticks_add(now_ms, -_BEEP_GAP_MS)
         # IMU state: None until it answers.
@@ -966,10 +967,16 @@ class App:
         hw = self.hw
         if hw.adc is None:
             return
+        # The median of five: the ESP32's ADC can read a spike low, and one reading at boot
+        # decides alone (the pod may just have woken for a run).
+        r = self._batt_uv
         try:
-            mv = int(hw.adc.read_uv() * hw.battery_divider) // 1000  # the divider may be a float
+            for i in range(5):
+                r[i] = hw.adc.read_uv()
         except (OSError, ValueError):
             return
+        r.sort()
+        mv = int(r[2] * hw.battery_divider) // 1000  # the divider may be a float
         self.battery_mv = mv
         if mv >= self.cfg["low_battery_mv"]:
             self._batt_low_n = 0

@@ -343,6 +343,27 @@ def test_low_battery_at_boot_sleeps_at_once():
     assert b.mpu.asleep()  # the sensor sleeps through the hour too
 
 
+class _SpikyADC:
+    """A battery at 3.9 V whose ADC reads one spike low now and then (every 7th reading)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def read_uv(self):
+        self.n += 1
+        return 1500000 if self.n % 7 == 1 else 1950000  # behind a 1:2 divider
+
+
+def test_one_low_battery_reading_at_boot_does_not_put_the_pod_to_sleep():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(), battery_mv=3900)
+    b.hw.woke_from_deepsleep = True  # a motion wake-up: the runner is off
+    b.hw.adc = _SpikyADC()
+    a = b.run(30)
+    assert not a.low_battery and b.slept == [] and a.battery_mv == 3900
+    assert len(_sessions(root)) == 1
+
+
 def test_idle_pod_deep_sleeps_with_motion_wake():
     b = Bench(RestSource(), make_fs_dir(), config=_config())
     b.hw.woke_from_deepsleep = False  # after a reset: 60 s awake for mpremote first
