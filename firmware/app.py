@@ -841,7 +841,7 @@ class App:
         hw = self.hw
         d = self.sessions_dir
         need = _SESSION_RESERVE
-        raw_s = self.cfg["raw_capture_s"]
+        raw_s = self.cfg["raw_capture_s"] if self.pipe is not None else 0  # no sensor yet: no rate
         raw_bytes = raw_s * 1000000 // self.period_us * 12 * 105 // 100 if raw_s else 0  # +5 % block heads
         try:
             sessionlog.ensure_dir(d)

@@ -364,6 +364,21 @@ def test_one_low_battery_reading_at_boot_does_not_put_the_pod_to_sleep():
     assert len(_sessions(root)) == 1
 
 
+class _HeldButton:
+    def value(self):
+        return 0  # pressed (pulled up, to ground when pressed)
+
+
+def test_a_session_started_by_hand_before_the_sensor_answers_records_without_a_capture():
+    root = make_fs_dir()
+    b = Bench(RestSource(), root, config=_config(raw_capture_s=30, auto_stop_idle_s=60))
+    b.mpu.unplugged = True
+    b.hw.button = _HeldButton()
+    a = b.run(5)
+    assert a.writer is not None and a.capture is None and a.errors == 0, b.log
+    assert len(_sessions(root)) == 1
+
+
 def test_idle_pod_deep_sleeps_with_motion_wake():
     b = Bench(RestSource(), make_fs_dir(), config=_config())
     b.hw.woke_from_deepsleep = False  # after a reset: 60 s awake for mpremote first
