@@ -352,6 +352,7 @@ class App:
         self._reinit = False
         self._gap_pending = False
         self._gap_flags = 0
+        self._gap_told_ms = 0  # of the hole under way, ms the intervals closed since have told
         self._check_battery(now_ms)
         if self.low_battery:
             return
@@ -654,7 +655,8 @@ class App:
         p = self.period_us
         first = ticks_add(t_read, -((n - 1) * p + p // 2))  # estimated time of sample 0
         dt0 = p
-        gap_us = 0
+        gap_us = 0  # samples lost before this burst
+        here_us = 0  # ... in this interval (the intervals closed meanwhile told the rest)
         if self._gap_pending:
             self._gap_pending = False
             d = ticks_diff(first, self._last_sys)
@@ -664,8 +666,12 @@ class App:
             if d > p:
                 dt0 = d
                 gap_us = d - p
-                self.cur.gap(gap_us, self._gap_flags | sessionlog.FLAG_GAP)
+                here_us = gap_us - self._gap_told_ms * 1000  # less what closed intervals told
+                if here_us < 0:
+                    here_us = 0
+                self.cur.gap(here_us, self._gap_flags | sessionlog.FLAG_GAP)
                 self._gap_flags = 0
+            self._gap_told_ms = 0
         if self.capture is not None:
             self._capture(n, t_read, gap_us > 0)
         buf = self._buf
@@ -689,7 +695,7 @@ class App:
             self.offset += d >> 3  # smooths the +-p/2 read jitter
         c = self.coach
         in_target = c.cadence_x10 >= c.target_x10 - c.tolerance_x10
-        self.cur.time(n * p + gap_us, self.engine.activity == gait.RUN, c.running and in_target)
+        self.cur.time(n * p + here_us, self.engine.activity == gait.RUN, c.running and in_target)
 
     @micropython.native
     def _drain(self):
@@ -894,6 +900,15 @@ class App:
 
     def _close_interval(self, dur_ms):
         """Hand the interval under way to ``pending`` (written at the next quiet moment)."""
+        if self._gap_pending:
+            # The sensor is away: this interval's share of the hole is told now (flagged,
+            # not read as standing still), the rest when the samples come back (_feed).
+            since = self._last_ms if ticks_diff(self._last_ms, self._iv_start_ms) > 0 else self._iv_start_ms
+            share = ticks_diff(ticks_add(self._iv_start_ms, dur_ms), since)
+            if share > 0:
+                self.cur.gap(share * 1000, self._gap_flags | sessionlog.FLAG_GAP)
+                told = self._gap_told_ms + share
+                self._gap_told_ms = told if told < _GAP_CAP_MS else _GAP_CAP_MS
         self._run_ms += self.cur.run_us // 1000
         self.pending.copy_from(self.cur)
         self.cur.reset()

@@ -643,6 +643,25 @@ def test_slow_flash_writes_at_1khz_do_not_overflow_the_fifo_over_and_over():
     assert any(r["flags"] & sessionlog.FLAG_OVERFLOW for r in ivs)
 
 
+def test_each_interval_tells_its_own_share_of_an_outage():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_stop_idle_s=1800, interval_s=60))
+    b.at(20, lambda: setattr(b.mpu, "unplugged", True))
+    b.at(140, lambda: setattr(b.mpu, "unplugged", False))
+    a = b.run(200)
+    a._stop_session(2)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    ivs = [r for r in recs if r["type"] == "interval"]
+    assert problem is None and len(ivs) == 4
+    # Away 20-140 s: the second interval is all hole (not standing still), the first and
+    # third each have their part of it, and none has more hole than time. (The sensor is
+    # found again up to a back-off, 1 s, after it is back: those samples are lost too.)
+    assert [r["flags"] & sessionlog.FLAG_GAP != 0 for r in ivs] == [True, True, True, False]
+    gaps = [r["gap_ms"] for r in ivs]
+    assert gaps[1] == 60000 and 120000 <= sum(gaps) <= 121200, gaps
+    assert all(r["gap_ms"] <= r["dur_ms"] for r in ivs), ivs
+
+
 def _gap_after_outage(away_s, then):
     """Run 20 s, unplug the sensor for ``away_s``; at the first burst after it, ``then(b)``."""
     root = make_fs_dir()
