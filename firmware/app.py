@@ -931,11 +931,11 @@ class App:
         if w is None:
             return
         now_ms = self._ms()
-        end_ms = now_ms
-        if reason == 1 or reason == 5:  # "idle", "sensor_fault": no footfall for idle_stop_ms
-            end_ms = self._last_ff_ms
-            if ticks_diff(end_ms, self._start_ms) < 0:
-                end_ms = self._start_ms
+        # The session ends at its last footfall, whatever closed it: the wait for the idle
+        # stop, or before the laptop connected or the button was held, is not the run's.
+        end_ms = self._last_ff_ms
+        if ticks_diff(end_ms, self._start_ms) < 0:
+            end_ms = self._start_ms
         while self._evn and not w.closed:
             self._write_event()
         if self._pending_t >= 0 and not w.closed:

@@ -92,7 +92,7 @@ EVENT payload (9 bytes)::
 FOOTER payload (19 bytes; the last record of a cleanly closed session)::
 
     B  reason             see END_REASONS (1 idle ...)
-    I  duration_ms        (stopped for idleness: to the last footfall, the wait left out)
+    I  duration_ms        to the last footfall, whatever stopped it (a wait left out)
     I  steps              totals over the session
     H  intervals          INTERVAL records written
     H  alerts_low_cadence

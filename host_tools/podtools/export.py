@@ -117,7 +117,7 @@ def fit_bytes(s, ivs):
     timer(EventType.START, t0)
     for iv in ivs:
         rec = RecordMessage()
-        # at the interval's end; a session stopped for idleness ends within its last interval
+        # at the interval's end; a session ends (at its last footfall) within its last interval
         rec.timestamp = min(t0 + iv["t_offset_s"] * 1000 + iv["dur_ms"], end)
         if iv["cadence_mean_x10"] is not None:
             rec.cadence, rec.fractional_cadence = strides(iv["cadence_mean_x10"] / 10.0)

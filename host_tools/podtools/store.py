@@ -301,8 +301,8 @@ def last_session(db):
 def intervals(db, sid):
     """The session's intervals, in order, up to its end.
 
-    A session the pod stopped for idleness ends at its last footfall; the intervals written
-    while it waited for another (empty) start at or after that end, and stay in the store
+    A session ends at its last footfall, whatever stopped it; the intervals written while
+    the pod waited for another (empty) start at or after that end, and stay in the store
     (and its ``raw`` bytes) without being part of the run."""
     rows = db.execute("SELECT %s FROM intervals AS i JOIN sessions AS s ON s.id = i.session_id"
                       " WHERE i.session_id = ? AND i.t_offset_s * 1000 < s.duration_ms"
