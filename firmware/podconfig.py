@@ -146,17 +146,55 @@ def validate(d):
         value = d[key] if key in d else e[DEFAULT]
         _check(e, value)
         out[key] = value
-    if out["overstride_m"] > out["overstride_n"]:
-        raise ValueError(
-            "overstride_m: %d must not exceed overstride_n (%d)"
-            % (out["overstride_m"], out["overstride_n"])
-        )
-    if out["strike_fore_deg_x10"] >= out["strike_rear_deg_x10"]:
-        raise ValueError(
-            "strike_fore_deg_x10: %d must be below strike_rear_deg_x10 (%d)"
-            % (out["strike_fore_deg_x10"], out["strike_rear_deg_x10"])
-        )
+    broken = _cross_rule_broken(out)
+    if broken:
+        raise ValueError(broken[0])
     return out
+
+
+def _cross_rule_broken(cfg):
+    """``(message, keys)`` of the first cross-field rule cfg breaks, else None."""
+    m, n = cfg["overstride_m"], cfg["overstride_n"]
+    if m > n:
+        return "overstride_m: %d must not exceed overstride_n (%d)" % (m, n), ("overstride_m", "overstride_n")
+    fore, rear = cfg["strike_fore_deg_x10"], cfg["strike_rear_deg_x10"]
+    if fore >= rear:
+        return ("strike_fore_deg_x10: %d must be below strike_rear_deg_x10 (%d)" % (fore, rear),
+                ("strike_fore_deg_x10", "strike_rear_deg_x10"))
+    return None
+
+
+def salvage(d):
+    """The valid part of a config dict ``validate`` refused: ``(cfg, reset)``, ``reset`` the
+    keys of d left out (unknown, or a bad value: both keys of a broken cross-field rule),
+    every other key as d has it. For a change to a bad file not to lose the good settings."""
+    out = defaults()
+    reset = []
+    if type(d) is not dict:
+        return out, reset
+    try:
+        d = _migrate(d)
+    except ValueError:
+        pass  # (what the keys hold is checked one by one)
+    for key in d:
+        if type(key) is not str or key not in out:
+            reset.append(str(key))
+    for e in SCHEMA:
+        key = e[NAME]
+        if key in d:
+            try:
+                _check(e, d[key])
+                out[key] = d[key]
+            except ValueError:
+                reset.append(key)
+    broken = _cross_rule_broken(out)
+    while broken:  # (the defaults keep every rule)
+        for key in broken[1]:
+            out[key] = _entry(key)[DEFAULT]
+            if key not in reset:
+                reset.append(key)
+        broken = _cross_rule_broken(out)
+    return validate(out), reset
 
 
 def parse_value(key, text):

@@ -204,6 +204,15 @@ def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):
         assert cli.main(["config", "get", "--port", vp.port]) == 0
         out = capsys.readouterr().out
         assert "not valid" in out and "target_spm               180" in out
+        # one bad value in a file the runner edited: changing another key keeps the good ones
+        with device.connect(vp.port) as pod:
+            pod.write_file("/config.json", b'{"version": 1, "target_spm": 999, "metronome": "fade"}')
+        assert cli.main(["config", "set", "buzzer_volume", "20", "--port", vp.port]) == 0
+        out = capsys.readouterr().out
+        assert "keeping its valid settings (metronome); back to the default: target_spm" in out
+        with device.connect(vp.port) as pod:
+            fixed = json.loads(pod.read_file("/config.json"))
+        assert (fixed["metronome"], fixed["target_spm"], fixed["buzzer_volume"]) == ("fade", 180, 20)
         # a config from newer firmware is not replaced by these tools' defaults
         newer = json.loads(saved)
         newer["version"] = 99

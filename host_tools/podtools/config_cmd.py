@@ -9,9 +9,12 @@ included) before anything is sent, so a bad value is refused with podconfig's on
 message and the pod's file is not touched. The new file is written next to the config,
 checked by SHA-256 on the pod and renamed over it (atomic on littlefs). The pod reads its
 config at boot: leaving the command soft-reboots it, so the change applies at once.
-A pod whose config file is corrupt shows its defaults and the reason (as the pod does).
+A pod whose config file is corrupt shows its defaults and the reason (as the pod does);
+``set`` on such a file keeps its valid settings (``podconfig.salvage``) and says which went
+back to their defaults.
 """
 
+import json
 import os
 import tempfile
 
@@ -46,6 +49,22 @@ def read_config(pod):
         with open(local, "wb") as f:
             f.write(data)
         return podconfig.load(local)
+
+
+def salvage_config(pod):
+    """``(cfg, reset)``: the valid settings of the pod's invalid config file (podconfig.salvage),
+    so that changing one key does not put the others back to their defaults."""
+    import podconfig
+
+    path = pod.paths["CONFIG_PATH"]
+    st = pod.stat(path)
+    if st is None or st[0] > podconfig.MAX_FILE_BYTES:
+        return podconfig.defaults(), []
+    try:
+        d = json.loads(pod.read_file(path, size=st[0]))
+    except ValueError:  # not JSON (or not UTF-8): nothing to keep
+        return podconfig.defaults(), []
+    return podconfig.salvage(d)
 
 
 def show(cfg, key=None):
@@ -86,6 +105,12 @@ def run(args):
         if problem and "newer than" in problem:  # not ours to replace with the defaults
             raise PodError("the pod's config was written by newer firmware than these tools know (%s): "
                            "update the tools, or pod flash this firmware first" % problem)
+        if problem:
+            cfg, reset = salvage_config(pod)
+            kept = [k for k in podconfig.keys() if k != "version" and k not in reset and cfg[k] != podconfig.defaults()[k]]
+            if kept:
+                print("note: keeping its valid settings (%s)%s" % (
+                    ", ".join(kept), "; back to the default: " + ", ".join(reset) if reset else ""))
         try:
             new = podconfig.with_value(cfg, args.key, args.value)
         except ValueError as e:

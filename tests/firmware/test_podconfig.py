@@ -299,3 +299,12 @@ def test_stale_tmp_is_harmless():
         assert sorted(os.listdir(d)) == ["config.json"]
     finally:
         _cleanup(d)
+
+
+def test_salvage_keeps_the_valid_settings_of_a_bad_config():
+    cfg, reset = podconfig.salvage({"version": 1, "target_spm": 999, "metronome": "fade", "colour": "red",
+                                    "overstride_m": 5, "overstride_n": 2, "buzzer_volume": 10})
+    assert cfg == _with(metronome="fade", buzzer_volume=10)  # the rest at their defaults
+    assert sorted(reset) == ["colour", "overstride_m", "overstride_n", "target_spm"]
+    assert podconfig.salvage([1, 2]) == (podconfig.defaults(), [])
+    assert podconfig.salvage(podconfig.defaults()) == (podconfig.defaults(), [])
