@@ -844,3 +844,26 @@ def test_micropython_replay_equals_cpython_on_a_run_joined_mid_run():
     cp = replay.replay_lines(rec, "cpython")
     assert replay.replay_lines(rec, "micropython") == cp
     assert sum(1 for line in cp if line.startswith("S ")) >= 7
+
+
+def test_replay_coaches_as_on_the_given_day_of_a_cadence_ramp(tmp_path, capsys):
+    rec = tmp_path / "run.csv"
+    assert cli.main(["simulate", "--scenario", "run", "--cadence", "164", "--duration", "60", "--seed", "3",
+                     "--out", str(rec)]) == 0
+    ramp = tmp_path / "ramp.json"
+    ramp.write_text('{"ramp_percent": 10, "baseline_spm": 160, "ramp_weeks": 4}')
+    capsys.readouterr()
+    day0 = _cli_json(capsys, "replay", str(rec), "--config", str(ramp), "--json")
+    day28 = _cli_json(capsys, "replay", str(rec), "--config", str(ramp), "--ramp-day", "28", "--json")
+    plain = _cli_json(capsys, "replay", str(rec), "--json")  # target 180 from the start
+    assert not day0["cues"] and not day0["alerts"]  # 164 spm is above day 0's 160
+    assert day28["cues"] and plain["cues"]  # 176 spm by day 28, 180 without a ramp
+    assert any(a["kind"] == "low_cadence" for a in plain["alerts"])
+    assert cli.main(["replay", str(rec), "--config", str(ramp), "--ramp-day", "28"]) == 0
+    assert "coach: cadence ramp day 28: target 176 spm" in capsys.readouterr().out
+    # no baseline yet: this run learns it, with no cadence cues (the same in both runtimes)
+    ramp.write_text('{"ramp_percent": 10, "baseline_spm": 0}')
+    learn = _cli_json(capsys, "replay", str(rec), "--config", str(ramp), "--json")
+    assert not learn["cues"] and all(a["kind"] != "low_cadence" for a in learn["alerts"])
+    assert learn == _cli_json(capsys, "replay", str(rec), "--config", str(ramp), "--json", "--runtime", "micropython")
+    assert learn["steps"] == plain["steps"]

@@ -1,7 +1,7 @@
 """Feed a recording sample by sample through the pod's own gait modules.
 
 The same file runs under CPython (imported by ``pod replay``) and as a script inside the
-MicroPython unix port (``micropython engine_driver.py FIRMWARE_DIR REC.csv [START_TICKS]``),
+MicroPython unix port (``micropython engine_driver.py FIRMWARE_DIR REC.csv [START_TICKS [CONFIG [CUES]]]``),
 so both runtimes execute the exact code of the pod and print the same integer-only lines:
 
     I <ic_us> <stride_ms> <cadence_x10>                  a footfall, as the pod sees it live
@@ -18,11 +18,14 @@ onto the sample's ``t_us``.
 import sys
 
 
-def run(rows, emit, start_ticks=0, config=None):
-    """rows: iterable of (t_us, ax, ay, az, gx, gy, gz); emit(str) receives the lines."""
+def run(rows, emit, start_ticks=0, config=None, cadence_cues=True):
+    """rows: iterable of (t_us, ax, ay, az, gx, gy, gz); emit(str) receives the lines.
+    cadence_cues=False: the run a cadence ramp learns the runner's baseline from (the app's
+    ``learning``: no metronome, no low-cadence alert)."""
     import pipeline
 
     pipe = pipeline.Pipeline(config, start_ticks)
+    pipe.coach.cadence_cues = cadence_cues
     t_prev = None
     t = 0
     for row in rows:
@@ -84,8 +87,9 @@ def main(argv):
     firmware_dir, rec_path = argv[1], argv[2]
     start_ticks = int(argv[3]) if len(argv) > 3 else 0
     config = _read_config(argv[4]) if len(argv) > 4 and argv[4] else None
+    cadence_cues = argv[5] != "0" if len(argv) > 5 else True
     sys.path.insert(0, firmware_dir)
-    run(_read_csv_rows(rec_path), print, start_ticks, config)
+    run(_read_csv_rows(rec_path), print, start_ticks, config, cadence_cues)
 
 
 if __name__ == "__main__":

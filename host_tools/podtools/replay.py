@@ -28,6 +28,8 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print one JSON object (the replay contract)")
     p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     p.add_argument("--config", help="pod config JSON to replay with (default: the pod's defaults)")
+    p.add_argument("--ramp-day", type=int, default=0, metavar="N",
+                   help="with a cadence ramp in --config: replay as on day N of it (default 0)")
     p.add_argument("--start-ticks", type=int, default=0, help=argparse.SUPPRESS)  # tests: wrap
 
 
@@ -57,6 +59,27 @@ def load_config(path):
         raise PodError("%s: %s" % (path, e)) from None
 
 
+def on_ramp_day(config, day):
+    """``(config, cadence_cues, note)`` as the pod coaches on ``day`` of the config's cadence
+    ramp (coach.ramped_target, as the app does): the target from ``baseline_spm``, or with
+    no baseline this is the run that learns it, without cadence cues. No ramp: as given."""
+    if not config or not config["ramp_percent"]:
+        return config, True, None
+    if day < 0:
+        raise PodError("--ramp-day: %d is before the ramp starts" % day)
+    if not config["baseline_spm"]:
+        return config, False, ("coach: cadence ramp without a baseline yet: this run learns the runner's "
+                               "cadence (no metronome, no low-cadence alert)")
+    paths.use_firmware()
+    import coach
+
+    cfg = dict(config)
+    cfg["target_spm"] = coach.ramped_target(config, day)
+    return cfg, True, "coach: cadence ramp day %d: target %d spm (from %d, +%d%% over %d weeks, up to %d)" % (
+        day, cfg["target_spm"], config["baseline_spm"], config["ramp_percent"], config["ramp_weeks"],
+        config["target_spm"])
+
+
 def at_recording_rate(config, rec):
     """``config`` (None: the pod's defaults) with ``rate_hz`` set to the recording's rate, as
     a pod recording at that rate is configured: the engine sizes its history and its
@@ -66,7 +89,7 @@ def at_recording_rate(config, rec):
     return cfg
 
 
-def replay_lines(rec, runtime="cpython", config=None, start_ticks=0, rec_path=None):
+def replay_lines(rec, runtime="cpython", config=None, start_ticks=0, rec_path=None, cadence_cues=True):
     """Run the pipeline over ``rec``; returns the driver's integer lines."""
     imu = normalised_counts(rec)
     config = at_recording_rate(config, rec)
@@ -74,12 +97,12 @@ def replay_lines(rec, runtime="cpython", config=None, start_ticks=0, rec_path=No
         paths.use_firmware()
         rows = np.column_stack([rec.t_us.astype(np.int64), imu]).tolist()
         lines = []
-        engine_driver.run(rows, lines.append, start_ticks, config)
+        engine_driver.run(rows, lines.append, start_ticks, config, cadence_cues)
         return lines
-    return _replay_micropython(rec, imu, config, start_ticks, rec_path)
+    return _replay_micropython(rec, imu, config, start_ticks, rec_path, cadence_cues)
 
 
-def _replay_micropython(rec, imu, config, start_ticks, rec_path):
+def _replay_micropython(rec, imu, config, start_ticks, rec_path, cadence_cues=True):
     exe = paths.micropython_exe()
     with tempfile.TemporaryDirectory(prefix="pod-replay-") as tmp:
         if rec_path is None or not np.array_equal(imu, rec.imu):
@@ -91,7 +114,7 @@ def _replay_micropython(rec, imu, config, start_ticks, rec_path):
             with open(cfg_path, "w") as f:
                 json.dump(config, f)
         cmd = [exe, "-X", "heapsize=8M", engine_driver.__file__, str(paths.FIRMWARE_DIR), str(rec_path),
-               str(start_ticks), cfg_path]
+               str(start_ticks), cfg_path, "1" if cadence_cues else "0"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError("MicroPython replay failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
@@ -129,8 +152,8 @@ def lines_to_result(lines):
     return out
 
 
-def replay(rec, runtime="cpython", config=None, start_ticks=0, rec_path=None):
-    return lines_to_result(replay_lines(rec, runtime, config, start_ticks, rec_path))
+def replay(rec, runtime="cpython", config=None, start_ticks=0, rec_path=None, cadence_cues=True):
+    return lines_to_result(replay_lines(rec, runtime, config, start_ticks, rec_path, cadence_cues))
 
 
 def summary_text(result, rec):
@@ -159,11 +182,13 @@ def summary_text(result, rec):
 
 def run(args):
     rec = podcsv.read(args.recording)
-    config = load_config(args.config)
-    result = replay(rec, args.runtime, config, args.start_ticks, rec_path=Path(args.recording))
+    config, cues, note = on_ramp_day(load_config(args.config), args.ramp_day)
+    result = replay(rec, args.runtime, config, args.start_ticks, rec_path=Path(args.recording), cadence_cues=cues)
     if args.json:
         json.dump({k: result[k] for k in ("steps", "cadence", "alerts", "cues")}, sys.stdout)
         sys.stdout.write("\n")
     else:
         print(summary_text(result, rec))
+        if note:
+            print(note)
     return 0
