@@ -303,11 +303,22 @@ def intervals(db, sid):
 
     A session ends at its last footfall, whatever stopped it; the intervals written while
     the pod waited for another (empty) start at or after that end, and stay in the store
-    (and its ``raw`` bytes) without being part of the run."""
-    rows = db.execute("SELECT %s FROM intervals AS i JOIN sessions AS s ON s.id = i.session_id"
+    (and its ``raw`` bytes) without being part of the run. The last one is cut at the end,
+    and no interval runs, or is on target, longer than it lasts (the pod counts a burst of
+    samples in the interval it is read in: up to 0.1 s past a boundary)."""
+    rows = db.execute("SELECT %s, s.duration_ms AS session_ms FROM intervals AS i"
+                      " JOIN sessions AS s ON s.id = i.session_id"
                       " WHERE i.session_id = ? AND i.t_offset_s * 1000 < s.duration_ms"
                       " ORDER BY i.idx" % ", ".join("i." + f for f in INTERVAL_FIELDS), (sid,)).fetchall()
-    return [dict(r) for r in rows]
+    out = []
+    for r in rows:
+        iv = dict(r)
+        left = iv.pop("session_ms") - iv["t_offset_s"] * 1000
+        iv["dur_ms"] = min(iv["dur_ms"], left)
+        iv["run_ms"] = min(iv["run_ms"], iv["dur_ms"])
+        iv["target_ms"] = min(iv["target_ms"], iv["run_ms"])
+        out.append(iv)
+    return out
 
 
 def events(db, sid):
