@@ -108,6 +108,11 @@ def run(args):
     _step("5. the same recording replayed on the laptop through the same engine")
     result = replay.replay(rec)
     print(replay.summary_text(result, rec))
+    run = [a["t_us"] for a in result["activity"] if a["activity"] == "run"]
+    if run:  # the pod's session starts when it sees running: the same span, for comparison
+        n = sum(1 for s in result["steps"] if s["ic_us"] >= run[0])
+        print("from the first running (%.0f s in), the span of the pod's session: %d steps (both feet)"
+              % (run[0] / 1e6, 2 * n))
 
     print("\nDone in %.0f s. The review report is %s" % (time.monotonic() - t0, report.resolve()))
     return 0

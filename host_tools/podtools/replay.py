@@ -159,7 +159,7 @@ def replay(rec, runtime="cpython", config=None, start_ticks=0, rec_path=None, ca
 def summary_text(result, rec):
     steps = result["steps"]
     lines = ["%s: %.1f s at %g Hz" % (rec.source or "recording", rec.duration_s, rec.rate_hz)]
-    lines.append("footfalls (this foot): %d" % len(steps))
+    lines.append("footfalls (this foot): %d, steps (both feet): %d" % (len(steps), 2 * len(steps)))
     spm = [c["spm"] for c in result["cadence"]]
     if spm:
         lines.append("cadence: median %.1f steps/min (min %.1f, max %.1f)" % (np.median(spm), min(spm), max(spm)))
