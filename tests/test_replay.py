@@ -713,6 +713,13 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert cli.main(["simulate", "--scenario", "walk", "--seed", "-1", "--out", str(tmp_path / "s.csv")]) == 1
     assert capsys.readouterr().err == "pod: the seed must be a whole number from 0 (got -1)\n"
     assert not (tmp_path / "s.csv").exists()
+    # the recording and its truth are written both or neither: a recording there is kept
+    (tmp_path / "k.csv").write_text("mine\n")
+    (tmp_path / "k.events.csv").mkdir()
+    assert cli.main(["simulate", "--scenario", "run", "--duration", "20", "--out", str(tmp_path / "k.csv")]) == 1
+    assert capsys.readouterr().err == "pod: cannot write %s (Is a directory)\n" % (tmp_path / "k.events.csv")
+    assert (tmp_path / "k.csv").read_text() == "mine\n" and sorted(p.name for p in tmp_path.glob("k*")) == [
+        "k.csv", "k.events.csv"]
     # a folder where a file belongs: the operating system's reason, on one line
     assert cli.main(["replay", str(DATA / "gaitmap_walk_left.csv"), "--config", str(tmp_path)]) == 1
     assert capsys.readouterr().err == "pod: %s: Is a directory\n" % tmp_path

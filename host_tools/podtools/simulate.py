@@ -27,7 +27,9 @@ Ground truth is one dict per initial contact (see ``docs/contracts.md``), on the
 recording's clock (before any samples are dropped).
 """
 
+import errno
 import math
+import os
 
 import numpy as np
 
@@ -961,6 +963,29 @@ def add_arguments(parser):
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
 
+def _write_pair(out, rec, events):
+    """The recording and its truth, both or neither: each is written beside its place and
+    put there only once both are written (a failure leaves the files already there)."""
+    pair = ((str(out), podcsv.write, rec), (str(podcsv.events_path(out)), podcsv.write_events, events))
+    done = []
+    try:
+        for path, write, what in pair:
+            with writing(path):
+                if os.path.isdir(path):
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+                write(path + ".part", what)
+                done.append(path)
+        for path in done:
+            os.replace(path + ".part", path)
+        done = []
+    finally:
+        for path in done:
+            try:
+                os.remove(path + ".part")
+            except OSError:
+                pass
+
+
 def run(args):
     if args.list:
         for name, text in SCENARIOS.items():
@@ -973,9 +998,7 @@ def run(args):
     rec, events = simulate(args.scenario, seed=args.seed, rate_hz=args.rate, duration=args.duration,
                            speed=args.speed, cadence=args.cadence, strike=args.strike, mount=args.mount,
                            drop=args.drop)
-    with writing(args.out):
-        podcsv.write(args.out, rec)
-        podcsv.write_events(podcsv.events_path(args.out), events)
+    _write_pair(args.out, rec, events)
     print("%s: %d samples, %.1f s at %g Hz, %d strides of truth -> %s" % (
         args.scenario, len(rec), rec.duration_s, rec.rate_hz, len(events), podcsv.events_path(args.out)))
     return 0
