@@ -178,6 +178,11 @@ def test_corrupt_session_is_reported_kept_aside_and_the_rest_imported(tmp_path, 
     assert sessions["S000001-1a2c"]["problem"] is None and sessions["S000001-1a2c"]["n_intervals"] == 12
     assert sessions["S000002-1a2d"]["problem"].startswith("CRC mismatch")  # its good prefix is kept
     assert sessions["S000003-1a2e"]["closed"] == 0 and sessions["S000003-1a2e"]["n_intervals"] == 12
+    capsys.readouterr()
+    assert cli.main(["sessions", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    assert "S000002-1a2d*" in out and "S000003-1a2e*" in out and "S000001-1a2c " in out
+    assert "* not closed by the pod (power cut, or still under way at sync) or damaged" in out
 
 
 def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):

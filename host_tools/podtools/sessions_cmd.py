@@ -59,5 +59,8 @@ def run(args):
         print("no sessions in %s yet: run pod sync" % db.path)
         return 0
     print(table(sessions))
+    if any(not s["closed"] or s["problem"] for s in sessions):
+        print("* not closed by the pod (power cut, or still under way at sync) or damaged: "
+              "its records up to there are kept; pod review SESSION says which")
     print("%d session(s) in %s" % (len(sessions), db.path))
     return 0
