@@ -783,6 +783,11 @@ def test_a_bad_sample_row_is_named_and_a_cut_off_last_line_is_left_out(tmp_path,
     assert cli.main(["replay", "--json", str(cut)]) == 0
     out, err = capsys.readouterr()
     assert "last line is incomplete" in err and json.loads(out)["steps"] == []
+    wrong = tmp_path / "wrong.csv"  # a header rate the samples do not have
+    wrong.write_text(head.replace("rate_hz=200", "rate_hz=50") + rows)
+    assert cli.main(["replay", str(wrong)]) == 1
+    assert capsys.readouterr().err == (
+        "pod: %s: the header says rate_hz=50, but the samples come every 5000 us (200 Hz)\n" % wrong)
 
 
 def test_a_quiet_moment_in_the_swing_does_not_overturn_the_orientation():

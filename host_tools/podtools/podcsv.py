@@ -173,6 +173,11 @@ def read(path):
     if len(t_us) > 1 and np.any(np.diff(t_us) <= 0):
         bad = int(np.argmax(np.diff(t_us) <= 0)) + 1
         raise PodError("%s: t_us does not increase at sample %d" % (path, bad))
+    if len(t_us) > 10:  # (a short step: lost samples, even half of them, leave it at the period)
+        step = float(np.percentile(np.diff(t_us), 10))
+        if not 0.8 < step * rate / 1e6 < 1.25:
+            raise PodError("%s: the header says rate_hz=%g, but the samples come every %.0f us (%.4g Hz)"
+                           % (path, rate, step, 1e6 / step))
     return Recording(t_us=t_us, imu=imu.astype(np.int16), rate_hz=rate, accel_fs_g=accel_fs,
                      gyro_fs_dps=gyro_fs, source=source, meta=meta)
 
