@@ -347,8 +347,22 @@ def simulate_item(item):
 
     scenario, seed, rate, opts = item
     rec, events = simulate.simulate(scenario, seed=seed, rate_hz=rate, **opts)
-    label = "%s seed=%d %gHz %s" % (scenario, seed, rate, " ".join("%s=%s" % kv for kv in opts.items()))
-    return label, rec, events
+    return suite_label(item), rec, events
+
+
+_UNITS = (("strike", "%s"), ("speed", "%gm/s"), ("cadence", "%dspm"), ("drop", "%s lost"), ("mount", "%s mount"))
+
+
+def suite_label(item):
+    """``run 200Hz forefoot 3.5m/s 172spm seed=7``: what ``pod simulate`` takes (mounted at
+    random unless it says otherwise)."""
+    scenario, seed, rate, opts = item
+    parts = [scenario, "%gHz" % rate]
+    for key, fmt in _UNITS:
+        if key in opts and not (key == "mount" and opts[key] == "random"):
+            v = opts[key]
+            parts.append(fmt % ("%g%%" % (100 * v) if key == "drop" else v))
+    return " ".join(parts + ["seed=%d" % seed])
 
 
 def suite_overall(name, seed=1, cfg=None):
@@ -385,13 +399,13 @@ def _fmt(v, pct=False, digits=1):
     return ("%.1f%%" % (100 * v)) if pct else ("%.*f" % (digits, v))
 
 
-HEADER = ("%-44s %5s %5s %6s %6s %6s %6s %6s %6s %6s %6s" %
+HEADER = ("%-60s %5s %5s %6s %6s %6s %6s %6s %6s %6s %6s" %
           ("recording", "true", "det", "F1", "IC ms", "CT ms", "SA deg", "class", "spm", "alertP", "alertR"))
 
 
 def _row(label, s):
-    return "%-44s %5d %5d %6s %6s %6s %6s %6s %6s %6s %6s" % (
-        label[:44], s["truth_steps"], s["detected_steps"], _fmt(s["f1"], digits=3), _fmt(s["ic_median_abs_ms"]),
+    return "%-60s %5d %5d %6s %6s %6s %6s %6s %6s %6s %6s" % (
+        label[:60], s["truth_steps"], s["detected_steps"], _fmt(s["f1"], digits=3), _fmt(s["ic_median_abs_ms"]),
         _fmt(s["contact_median_abs_ms"]), _fmt(s["strike_angle_mean_abs_deg"]),
         _fmt(s["strike_class_accuracy"], pct=True), _fmt(s["cadence_median_abs_spm"], digits=2),
         _fmt(s.get("alert_precision"), pct=True), _fmt(s.get("alert_recall"), pct=True))
