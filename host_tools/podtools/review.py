@@ -164,8 +164,10 @@ def plot_trends(sessions, current_id):
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    labels = [sessions_cmd.fmt_date(s["start_epoch"]).split(" ")[0] if s["start_epoch"] else s["id"][:7]
-              for s in sessions]
+    # The date, and the time of day where another session shares the date.
+    dates = [sessions_cmd.fmt_date(s["start_epoch"]) if s["start_epoch"] else s["id"][:7] for s in sessions]
+    days = [d.split(" ")[0] for d in dates]
+    labels = [d if days.count(day) > 1 else day for d, day in zip(dates, days)]
     xs = list(range(len(sessions)))
     cad = [s["cadence_spm"] for s in sessions]
     tgt = [store.target_band(s["config"])[1] for s in sessions]
