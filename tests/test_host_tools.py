@@ -197,6 +197,8 @@ def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):
             assert json.loads(saved)["target_spm"] == 175
             assert not pod.exists("/config.json.tmp")
         capsys.readouterr()
+        assert cli.main(["config", "get", "--json", "--port", vp.port]) == 0  # a file for replay --config
+        assert json.loads(capsys.readouterr().out) == json.loads(saved)
         for args, msg in ((["target_spm", "250"], "pod: target_spm: 250 is out of range 140..210"),
                           (["metronome", "loud"], "pod: metronome: \"loud\" is not one of off, always, below, fade"),
                           (["overstride_m", "9"], "pod: overstride_m: 9 must not exceed overstride_n (5)"),

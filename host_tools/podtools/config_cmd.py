@@ -1,6 +1,6 @@
 """pod config: read and change the pod's settings over USB, checked against the firmware's schema.
 
-    pod config get [KEY] [--port P]     # every key (``*`` marks a value changed from the default)
+    pod config get [KEY] [--json] [--port P]  # every key (``*``: changed from the default)
     pod config set KEY VALUE [--port P] # e.g. pod config set target_spm 175
 
 The schema is firmware/podconfig.py, the same module the pod loads its config with: a
@@ -16,6 +16,7 @@ back to their defaults.
 
 import json
 import os
+import sys
 import tempfile
 
 from . import device, paths
@@ -26,6 +27,8 @@ def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     g = sub.add_parser("get", help="show one setting or all of them")
     g.add_argument("key", nargs="?")
+    g.add_argument("--json", action="store_true",
+                   help="print the settings as a config file (for pod replay --config CFG.json)")
     s = sub.add_parser("set", help="change one setting")
     s.add_argument("key")
     s.add_argument("value")
@@ -100,7 +103,10 @@ def run(args):
         if problem:
             print("note: the pod's config file is not valid (%s); the pod uses the defaults" % problem)
         if args.action == "get":
-            print(show(cfg, args.key))
+            if args.json:
+                sys.stdout.write(podconfig.dumps(cfg) if args.key is None else json.dumps(cfg[args.key]) + "\n")
+            else:
+                print(show(cfg, args.key))
             return 0
         if problem and "newer than" in problem:  # not ours to replace with the defaults
             raise PodError("the pod's config was written by newer firmware than these tools know (%s): "
