@@ -298,6 +298,10 @@ class App:
         self.config_problem = problem
         cfg = dict(cfg)
         cfg["target_spm"] = self._ramped_target(cfg)
+        if not cfg["auto_start"] and hw.button is None:
+            # Sessions start by hand only, on a board without a button: none ever would.
+            cfg["auto_start"] = True
+            hw.log("config: auto_start false, but no button on this board: sessions start when you run")
         self.cfg = cfg
         vol = cfg["buzzer_volume"]
         rmt = hw.rmt

@@ -364,6 +364,15 @@ def test_one_low_battery_reading_at_boot_does_not_put_the_pod_to_sleep():
     assert len(_sessions(root)) == 1
 
 
+def test_auto_start_off_on_a_board_without_a_button_still_records_the_run():
+    root = make_fs_dir()
+    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_start=False))
+    assert b.hw.button is None
+    a = b.run(30)
+    assert len(_sessions(root)) == 1 and a.writer is not None
+    assert "config: auto_start false, but no button on this board: sessions start when you run" in b.log
+
+
 class _HeldButton:
     def value(self):
         return 0  # pressed (pulled up, to ground when pressed)
