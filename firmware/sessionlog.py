@@ -86,7 +86,8 @@ EVENT payload (9 bytes)::
     B  kind               see EVENT_KINDS (1 low_cadence ...)
     i  value              low_cadence: cadence spm x10; overstride: strike angle deg x10;
                           i2c_error: errno; gap: ms; low_battery: mV; fifo_overflow:
-                          samples lost or -1; events_lost: events that found the pod's
+                          samples lost or -1 (one an interval: the interval's FLAG_OVERFLOW
+                          and gap_ms tell the rest); events_lost: events that found the pod's
                           queue full (written when it has room again); others 0
 
 FOOTER payload (19 bytes; the last record of a cleanly closed session)::
