@@ -212,6 +212,12 @@ def main():
             fault_tone(hw.pwm)
             time.sleep(3)
             boot_failures(hw.rtc, 0)  # the reset that wakes it starts a new series
+            try:  # a reset may have left the MPU6050 sampling: 3.8 mA all through the sleep
+                import mpu6050
+
+                mpu6050.sleep_sensor(hw.i2c, hw.imu_addr)
+            except Exception:  # noqa: BLE001 - the sensor, or its bus, may be what failed
+                pass
             machine.deepsleep()  # no wake-up source: only the reset button or power
         print("main: boot failed; resetting in 5 s (Ctrl-C for the REPL)")
         fault_tone(hw.pwm)
