@@ -174,8 +174,8 @@ def salvage(d):
         return out, reset
     try:
         d = _migrate(d)
-    except ValueError:
-        pass  # (what the keys hold is checked one by one)
+    except Exception:  # noqa: BLE001 - as load(): what the keys hold is checked one by one
+        pass
     for key in d:
         if type(key) is not str or key not in out:
             reset.append(str(key))

@@ -100,8 +100,9 @@ def run(args):
             raise PodError(str(e)) from None
     with device.connect(args.port) as pod:
         cfg, problem = read_config(pod)
-        if problem:
-            print("note: the pod's config file is not valid (%s); the pod uses the defaults" % problem)
+        if problem:  # (with --json, beside the file's text, not in it)
+            print("note: the pod's config file is not valid (%s); the pod uses the defaults" % problem,
+                  file=sys.stderr if args.action == "get" and args.json else sys.stdout)
         if args.action == "get":
             if args.json:
                 sys.stdout.write(podconfig.dumps(cfg) if args.key is None else json.dumps(cfg[args.key]) + "\n")
@@ -113,7 +114,8 @@ def run(args):
                            "update the tools, or pod flash this firmware first" % problem)
         if problem:
             cfg, reset = salvage_config(pod)
-            kept = [k for k in podconfig.keys() if k != "version" and k not in reset and cfg[k] != podconfig.defaults()[k]]
+            d = podconfig.defaults()
+            kept = [k for k in podconfig.keys() if k != "version" and k not in reset and cfg[k] != d[k]]
             if kept:
                 print("note: keeping its valid settings (%s)%s" % (
                     ", ".join(kept), "; back to the default: " + ", ".join(reset) if reset else ""))

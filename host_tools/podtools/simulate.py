@@ -976,7 +976,8 @@ def _write_pair(out, rec, events):
                 write(path + ".part", what)
                 done.append(path)
         for path in done:
-            os.replace(path + ".part", path)
+            with writing(path):
+                os.replace(path + ".part", path)
         done = []
     finally:
         for path in done:
