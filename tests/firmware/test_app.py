@@ -481,19 +481,24 @@ def test_ctrl_c_from_the_laptop_closes_the_session_first():
     assert sum(1 for r in recs if r["type"] == "interval") >= 2
 
 
+def _run_to_ctrl_c(b, at_s):
+    """Run the app on ``b`` until the laptop interrupts it (mpremote's Ctrl-C) at ``at_s``."""
+    def interrupt():
+        raise KeyboardInterrupt
+
+    b.at(at_s, interrupt)
+    a = app.App(b.hw)
+    try:
+        a.run(until_ms=(at_s + 30) * 1000)
+    except KeyboardInterrupt:
+        return a
+    raise AssertionError("KeyboardInterrupt was swallowed")
+
+
 def test_a_session_synced_while_the_pod_waits_for_the_idle_stop_ends_at_its_last_footfall():
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_stop_idle_s=120))
-
-    def interrupt():
-        raise KeyboardInterrupt  # plugged in 30 s after the run (~58 s)
-
-    b.at(88, interrupt)
-    a = app.App(b.hw)
-    try:
-        a.run(until_ms=120000)
-    except KeyboardInterrupt:
-        pass
+    _run_to_ctrl_c(b, 88)  # plugged in 30 s after the run (~58 s)
     recs, problem = sessionlog.read_session(_sessions(root)[0])
     foot = recs[-1]
     assert problem is None and foot["reason"] == "shutdown", foot
@@ -518,16 +523,7 @@ def test_ctrl_c_hands_the_laptop_a_watchdog_with_a_long_timeout():
     b = Bench(BinSource(sim_path("run", 3, 60)), make_fs_dir(), config=_config())
     FakeWDT.timeouts = []
     b.hw.make_wdt = FakeWDT
-
-    def interrupt():
-        raise KeyboardInterrupt
-
-    b.at(30, interrupt)
-    a = app.App(b.hw)
-    try:
-        a.run(until_ms=90000)
-    except KeyboardInterrupt:
-        pass
+    _run_to_ctrl_c(b, 30)
     assert FakeWDT.timeouts == [8000, 600000]
 
 
@@ -630,16 +626,23 @@ def test_a_capture_that_cannot_be_written_ends_but_the_session_goes_on():
     assert b.slept  # the session closed and the pod went to sleep, as without the capture
 
 
-def test_a_sensor_away_for_ten_minutes_is_a_gap_in_the_session():
-    # 600 s is beyond what the microsecond ticks can tell apart (2**29 us): timed in ms.
+def _session_with_outage(away_from_s, back_at_s, stop_at_s):
+    """The records of a run (60 s intervals) whose sensor is unplugged from ``away_from_s``
+    to ``back_at_s``, stopped by the button at ``stop_at_s``."""
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_stop_idle_s=1800, interval_s=60))
-    b.at(20, lambda: setattr(b.mpu, "unplugged", True))
-    b.at(620, lambda: setattr(b.mpu, "unplugged", False))
-    a = b.run(680)
+    b.at(away_from_s, lambda: setattr(b.mpu, "unplugged", True))
+    b.at(back_at_s, lambda: setattr(b.mpu, "unplugged", False))
+    a = b.run(stop_at_s)
     a._stop_session(2)
     recs, problem = sessionlog.read_session(_sessions(root)[0])
     assert problem is None
+    return recs
+
+
+def test_a_sensor_away_for_ten_minutes_is_a_gap_in_the_session():
+    # 600 s is beyond what the microsecond ticks can tell apart (2**29 us): timed in ms.
+    recs = _session_with_outage(20, 620, 680)
     ivs = [r for r in recs if r["type"] == "interval"]
     assert sum(r["gap_ms"] for r in ivs) >= 490000  # counted up to 500 s in the intervals
     assert any(r["flags"] & sessionlog.FLAG_GAP for r in ivs)
@@ -673,15 +676,8 @@ def test_slow_flash_writes_at_1khz_do_not_overflow_the_fifo_over_and_over():
 
 
 def test_each_interval_tells_its_own_share_of_an_outage():
-    root = make_fs_dir()
-    b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config(auto_stop_idle_s=1800, interval_s=60))
-    b.at(20, lambda: setattr(b.mpu, "unplugged", True))
-    b.at(140, lambda: setattr(b.mpu, "unplugged", False))
-    a = b.run(200)
-    a._stop_session(2)
-    recs, problem = sessionlog.read_session(_sessions(root)[0])
-    ivs = [r for r in recs if r["type"] == "interval"]
-    assert problem is None and len(ivs) == 3  # (the partial one after the last footfall is not)
+    ivs = [r for r in _session_with_outage(20, 140, 200) if r["type"] == "interval"]
+    assert len(ivs) == 3  # (the partial one after the last footfall is not)
     # Away 20-140 s: the second interval is all hole (not standing still), the first and
     # third each have their part of it, and none has more hole than time. (The sensor is
     # found again up to a back-off, 1 s, after it is back: those samples are lost too.)
