@@ -38,15 +38,28 @@ def add_arguments(p):
 
 def read_config(pod):
     """``(cfg, problem)`` of the pod's config file, through podconfig.load (never raises)."""
+    return _load(*_config_file(pod))
+
+
+def _config_file(pod):
+    """``(data, problem)``: the pod's config file's bytes (None when it has none), or no
+    bytes and why, when it is too large to be one."""
     import podconfig
 
     path = pod.paths["CONFIG_PATH"]
     st = pod.stat(path)
     if st is None:
-        return podconfig.defaults(), None
+        return None, None
     if st[0] > podconfig.MAX_FILE_BYTES:
-        return podconfig.defaults(), "config too large (%d bytes)" % st[0]
-    data = pod.read_file(path, size=st[0])
+        return None, "config too large (%d bytes)" % st[0]
+    return pod.read_file(path, size=st[0]), None
+
+
+def _load(data, problem):
+    import podconfig
+
+    if data is None:
+        return podconfig.defaults(), problem
     with tempfile.TemporaryDirectory(prefix="podcfg-") as tmp:
         local = os.path.join(tmp, "config.json")
         with open(local, "wb") as f:
@@ -54,19 +67,15 @@ def read_config(pod):
         return podconfig.load(local)
 
 
-def salvage_config(pod):
-    """``(cfg, reset)``: the valid settings of the pod's invalid config file (podconfig.salvage),
-    so that changing one key does not put the others back to their defaults."""
+def _salvage(data):
+    """``(cfg, reset)``: the valid settings of an invalid config file (podconfig.salvage), so
+    that changing one key does not put the others back to their defaults."""
     import podconfig
 
-    path = pod.paths["CONFIG_PATH"]
-    st = pod.stat(path)
-    if st is None or st[0] > podconfig.MAX_FILE_BYTES:
-        return podconfig.defaults(), []
     try:
-        d = json.loads(pod.read_file(path, size=st[0]))
+        d = json.loads(data) if data is not None else None
     except ValueError:  # not JSON (or not UTF-8): nothing to keep
-        return podconfig.defaults(), []
+        d = None
     return podconfig.salvage(d)
 
 
@@ -99,7 +108,8 @@ def run(args):
         except ValueError as e:
             raise PodError(str(e)) from None
     with device.connect(args.port) as pod:
-        cfg, problem = read_config(pod)
+        data, problem = _config_file(pod)
+        cfg, problem = _load(data, problem)
         if problem:  # (with --json, beside the file's text, not in it)
             print("note: the pod's config file is not valid (%s); the pod uses the defaults" % problem,
                   file=sys.stderr if args.action == "get" and args.json else sys.stdout)
@@ -113,7 +123,7 @@ def run(args):
             raise PodError("the pod's config was written by newer firmware than these tools know (%s): "
                            "update the tools, or pod flash this firmware first" % problem)
         if problem:
-            cfg, reset = salvage_config(pod)
+            cfg, reset = _salvage(data)
             d = podconfig.defaults()
             kept = [k for k in podconfig.keys() if k != "version" and k not in reset and cfg[k] != d[k]]
             if kept:
