@@ -117,8 +117,8 @@ def fit_bytes(s, ivs):
     timer(EventType.START, t0)
     for iv in ivs:
         rec = RecordMessage()
-        # at the interval's end; a session ends (at its last footfall) within its last interval
-        rec.timestamp = min(t0 + iv["t_offset_s"] * 1000 + iv["dur_ms"], end)
+        # at the interval's end (store.intervals cuts the last one at the session's end)
+        rec.timestamp = t0 + iv["t_offset_s"] * 1000 + iv["dur_ms"]
         if iv["cadence_mean_x10"] is not None:
             rec.cadence, rec.fractional_cadence = strides(iv["cadence_mean_x10"] / 10.0)
         if iv["contact_mean_ms"] is not None:
