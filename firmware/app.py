@@ -37,7 +37,8 @@ schedule through ``Coach.schedule()``.
 
 Sessions. A session starts when the engine reports running (``auto_start``; walking does not
 start one, a runner's warm-up walk is not a run) and stops after ``auto_stop_idle_s``
-without a footfall (walk breaks keep it open); a session stopped so ends at its last
+without a footfall, counted from its start at the earliest (a start by hand may come long
+after the last one; walk breaks keep it open); a session stopped so ends at its last
 footfall: the wait is not part of the run (the intervals that passed during it are already
 written, empty, past the footer's duration; the last, partial one is not). Records: a HEADER
 at the start, an INTERVAL every ``interval_s`` (boundaries on the system clock from the
@@ -865,7 +866,7 @@ class App:
             rand = hw.rand16() if hw.rand16 is not None else self._us() & 0xFFFF
             sid = sessionlog.new_session_id(d, rand)
             epoch = self._epoch()
-            self._start_ms = now_ms
+            self._begin_intervals(now_ms)  # before the writer exists: a Ctrl-C can stop it
             self.writer = sessionlog.SessionWriter(d, sid, {
                 "firmware": FIRMWARE_VERSION, "config": self.cfg, "start_epoch": epoch,
                 "start_ticks_ms": now_ms, "interval_ms": self.interval_ms})
@@ -881,15 +882,6 @@ class App:
         self.writer.make_room = lambda: sessionlog.ensure_space(d, _SESSION_RESERVE, statvfs=hw.statvfs)
         self.sessions.append(self.writer.path)
         hw.log("session %s started" % sid)
-        self._iv_index = 0
-        self._iv_start_ms = now_ms
-        self._next_iv_ms = ticks_add(now_ms, self.interval_ms)
-        self.cur.reset()
-        self._run_cad_sum = self._run_cad_n = self._run_ms = 0
-        self._pending_t = -1
-        self._evn = 0
-        self._ev_lost = 0
-        self._ovf_told = False
         if self.config_problem:
             self._queue_event(sessionlog.EVENT_KINDS.index("config_fallback") + 1, 0)
         self.buz.play(buzzer.SESSION_START)
@@ -901,6 +893,22 @@ class App:
                                           start_epoch=epoch, clock=self._us)
             except OSError:
                 self.capture = None
+
+    def _begin_intervals(self, now_ms):
+        """A new session's clock and accumulators, from ``now_ms``."""
+        self._start_ms = now_ms
+        # A session started by hand may come long after the last footfall: the idle stop
+        # counts from its start, or it would close at once (and end where it began).
+        self._last_ff_ms = now_ms
+        self._iv_index = 0
+        self._iv_start_ms = now_ms
+        self._next_iv_ms = ticks_add(now_ms, self.interval_ms)
+        self.cur.reset()
+        self._run_cad_sum = self._run_cad_n = self._run_ms = 0
+        self._pending_t = -1
+        self._evn = 0
+        self._ev_lost = 0
+        self._ovf_told = False
 
     def _close_interval(self, dur_ms):
         """Hand the interval under way to ``pending`` (written at the next quiet moment)."""

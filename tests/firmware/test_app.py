@@ -388,6 +388,48 @@ def test_a_session_started_by_hand_before_the_sensor_answers_records_without_a_c
     assert len(_sessions(root)) == 1
 
 
+class _Later:
+    """``source`` from ``seconds`` on, the foot at rest before."""
+
+    def __init__(self, source, seconds):
+        self.source = source
+        self.start_us = seconds * 1000000
+        self.done = False
+
+    def sample(self, t_us, out):
+        if t_us < self.start_us:
+            RestSource().sample(t_us, out)
+        else:
+            self.source.sample(t_us - self.start_us, out)
+            self.done = self.source.done
+
+
+class _Button:
+    pressed = False
+
+    def value(self):
+        return 0 if self.pressed else 1
+
+
+def test_a_session_started_by_hand_long_after_the_last_footfall_records_the_run():
+    # Sessions by hand, a short idle stop: the runner stands at the start for 20 s, holds
+    # the button, then runs. The idle stop counts from the press; it used to count from
+    # the last footfall (or the boot), so the session closed at once and the run was lost.
+    root = make_fs_dir()
+    b = Bench(_Later(BinSource(sim_path("run", 3, 60)), 25), root,
+              config=_config(auto_start=False, auto_stop_idle_s=15))
+    b.hw.button = button = _Button()
+    b.at(20, lambda: setattr(button, "pressed", True))
+    b.at(22, lambda: setattr(button, "pressed", False))
+    a = b.run(60)
+    assert a.writer is not None and len(_sessions(root)) == 1, b.log
+    a._stop_session(2)
+    recs, problem = sessionlog.read_session(_sessions(root)[0])
+    steps = sum(r["steps"] for r in recs if r["type"] == "interval")
+    assert problem is None and steps >= 2 * (a.engine.steps - 2), (steps, a.engine.steps)
+    assert recs[-1]["duration_ms"] >= 30000, recs[-1]  # from the press to the last footfall
+
+
 def test_idle_pod_deep_sleeps_with_motion_wake():
     b = Bench(RestSource(), make_fs_dir(), config=_config())
     b.hw.woke_from_deepsleep = False  # after a reset: 60 s awake for mpremote first
