@@ -52,10 +52,12 @@ Faults. An ``OSError`` from the bus never leaves the loop: reads are retried wit
 exponential back-off (10 ms .. 1 s); from the third failure the bus is recovered (nine SCL
 clocks, STOP) and rebuilt and the sensor re-initialised; the session gets an ``i2c_error``
 event, and a ``gap`` (and ``sensor_lost``/``sensor_back`` when the sensor stopped answering)
-once data flows again; SENSOR_FAULT plays once per episode. Any other exception is caught
-at the top of the loop, printed, appended to ``ERROR_LOG`` (capped), recorded as event
-code ``EV_ERROR`` and signalled; the loop goes on. The watchdog (created late, see
-``_SERVICE_MS``) is the last resort.
+once data flows again; SENSOR_FAULT plays once per episode, the LED (lit from power-on
+until the sensor first answers) lights again until it is back, and after 3 s without
+samples the metronome stops: the coach cannot tell whether the runner still runs. Any
+other exception is caught at the top of the loop, printed, appended to ``ERROR_LOG``
+(capped), recorded as event code ``EV_ERROR`` and signalled; the loop goes on. The
+watchdog (created late, see ``_SERVICE_MS``) is the last resort.
 
 Power. The CPU runs at ``cpu_hz`` (80 MHz: the pipeline needs a few % of it at 200 Hz).
 Between reads the loop light-sleeps when the next deadline is at least 20 ms away, no
@@ -119,6 +121,8 @@ _FAULT_SIGNAL_AFTER = const(3)
 _STALL_MS = const(500)  # no sample for 0.5 s while the sensor answers: it stopped sampling
 # (timed in ms: after an outage of minutes the us ticks no longer tell how long ago)
 _ENODATA = const(61)
+_SILENT_MS = const(3000)  # no samples this long (the sensor faulted): the metronome stops,
+# as the coach stops it 3 s after the last footfall (coach._STALE_MS), until samples return
 _LONG_GAP_MS = const(250000)  # a hole this long is timed in ms (us ticks differ up to 2**29)
 _GAP_CAP_MS = const(500000)  # and counted as at most this (intervals; the event has it all)
 EVENT_QUEUE = const(8)  # session events waiting for a quiet moment to be written
@@ -519,7 +523,7 @@ class App:
             if self._lost:
                 self._queue_event(sessionlog.EVENT_KINDS.index("sensor_back") + 1, gap_ms)
             self._queue_event(sessionlog.EVENT_KINDS.index("gap") + 1, gap_ms)
-            self._led(False)
+        self._led(False)  # lit from power-on until the sensor answers, and while it is away
         self._fails = 0
         self._lost = False
         self._reinit = False
@@ -754,6 +758,8 @@ class App:
         c = self.coach
         on = c.schedule()
         m = self.met
+        if on and self._fails and ticks_diff(self._ms(), self._last_ms) >= _SILENT_MS:
+            on = False  # the coach is frozen without samples: the runner may have stopped
         if not on:
             if m.running:
                 m.stop()

@@ -228,6 +228,42 @@ def test_i2c_faults_do_not_stop_the_loop():
     assert b.played(buzzer.SENSOR_FAULT)
 
 
+def test_a_sensor_lost_mid_run_stops_the_metronome_within_seconds():
+    # The coach stops clicking 3 s after the last footfall, but it hears of footfalls only
+    # through samples: it used to click on for the 10 minutes before the pod gave up.
+    b = Bench(BinSource(sim_path("run", 3, 60)), make_fs_dir(), config=_config())
+    b.at(30, lambda: setattr(b.mpu, "unplugged", True))
+    b.run(60)
+    after = [(t - b.t0) / 1e6 for t in b.onsets if t - b.t0 > 30000000]
+    assert len(b.onsets) > 40 and after and after[-1] < 33.5, after[-3:]
+
+
+def _led_seen(unplugged_at_boot):
+    """The LED at 1 s, while running, with the sensor away (10-14 s) and back."""
+    b = Bench(BinSource(sim_path("run", 3, 60)), make_fs_dir(), config=_config())
+    b.mpu.unplugged = unplugged_at_boot
+    seen = []
+
+    def look(label):
+        seen.append((label, b.hw.led.v))
+
+    b.at(1, lambda: look("boot"))
+    b.at(2, lambda: setattr(b.mpu, "unplugged", False))
+    b.at(6, lambda: look("running"))
+    b.at(10, lambda: setattr(b.mpu, "unplugged", True))
+    b.at(13, lambda: look("away"))
+    b.at(14, lambda: setattr(b.mpu, "unplugged", False))
+    b.at(18, lambda: look("back"))
+    b.run(20)
+    return seen
+
+
+def test_the_led_is_lit_until_the_sensor_answers_and_while_it_is_away():
+    # (After a clean boot it used to stay lit all run long: a few mA of an 8 mA budget.)
+    assert _led_seen(False) == [("boot", 0), ("running", 0), ("away", 1), ("back", 0)]
+    assert _led_seen(True) == [("boot", 1), ("running", 0), ("away", 1), ("back", 0)]
+
+
 def test_events_that_find_the_queue_full_are_counted_in_the_session():
     root = make_fs_dir()
     b = Bench(BinSource(sim_path("run", 3, 60)), root, config=_config())
