@@ -60,7 +60,7 @@ SCHEMA = (
     ("strike_rear_deg_x10", "int", 80, -200, 300, (), "rearfoot above this angle, 0.1 deg"),
     ("strike_fore_deg_x10", "int", -16, -300, 200, (), "forefoot below this angle, 0.1 deg"),
     ("rate_hz", "int", 200, 100, 1000, (), "IMU sample rate, Hz"),
-    ("interval_s", "int", 10, 1, 300, (), "session summary interval, s"),
+    ("interval_s", "int", 10, 1, 60, (), "session summary interval, s"),  # (records hold 65 s)
     ("auto_start", "bool", True, None, None, (), "start a session when running is detected"),
     ("auto_stop_idle_s", "int", 120, 10, 3600, (), "stop the session after this idle time, s"),
     ("buzzer_hz", "int", 2700, 2000, 4000, (), "buzzer tone, Hz"),

@@ -16,8 +16,8 @@ collects. Feeding it never allocates (only int attributes are rebound)::
 Units: the pod sees one foot, so ``steps`` (both feet, what the cadence counts) is twice
 its footfalls. Cadence in steps/min x10; strike angle in centidegrees from the engine,
 reported as degrees x10; times in microseconds here, milliseconds in the record.
-Every sum stays far below 2**30 for the longest interval (300 s): 450 footfalls x 2100
-cadence x10 is under 10**6, 300 s is 3 * 10**8 us.
+Every sum stays far below 2**30 for the longest interval (60 s, podconfig): 200 footfalls
+(the engine's shortest stride, 0.3 s) x 4000 cadence x10 is under 10**6, 60 s is 6 * 10**7 us.
 """
 
 from compat import const

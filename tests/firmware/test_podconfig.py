@@ -21,7 +21,7 @@ _TABLE = (  # the project's key table (issue 4): key, default, lowest, highest
     ("strike_rear_deg_x10", 80, -200, 300),
     ("strike_fore_deg_x10", -16, -300, 200),
     ("rate_hz", 200, 100, 1000),
-    ("interval_s", 10, 1, 300),
+    ("interval_s", 10, 1, 60),  # an INTERVAL record's dur_ms is 16 bits: 65.5 s
     ("auto_stop_idle_s", 120, 10, 3600),
     ("buzzer_hz", 2700, 2000, 4000),
     ("buzzer_volume", 50, 0, 100),
