@@ -533,18 +533,17 @@ def ensure_space(fs_dir, need_bytes, statvfs=None, reserve_blocks=2):
     ``statvfs`` is injectable (tests simulate a full disk); it defaults to ``os.statvfs``.
     """
     statvfs = statvfs or os.statvfs
-    while True:
+    victims = None  # synced sessions, newest first (listed once: a stat per file, and
+    while True:  # there may be hundreds to go through while the watchdog waits)
         st = statvfs(fs_dir)
         if _avail_blocks(st) * st[1] >= need_bytes + reserve_blocks * st[0]:
             return True
-        victim = None
-        for name, _, synced in list_sessions(fs_dir):
-            if synced:
-                victim = name
-                break
-        if victim is None:
+        if victims is None:
+            victims = [name for name, _, synced in list_sessions(fs_dir) if synced]
+            victims.reverse()
+        if not victims:
             return False
-        os.remove(fs_dir + "/" + victim)
+        os.remove(fs_dir + "/" + victims.pop())
 
 
 # --- writer ----------------------------------------------------------------------------

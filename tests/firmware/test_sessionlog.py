@@ -266,6 +266,27 @@ def test_flash_full_deletes_oldest_synced_only():
         assert sl.read_session(p)[1] is None
 
 
+def test_freeing_room_lists_the_sessions_once_however_many_go():
+    d = make_fs_dir()
+    for _ in range(6):
+        sl.mark_synced(_session(d, n_intervals=20))  # 3 blocks each
+    listed = []
+    list_sessions = sl.list_sessions
+
+    def counted(fs_dir):
+        listed.append(fs_dir)
+        return list_sessions(fs_dir)
+
+    sl.list_sessions = counted
+    try:
+        assert sl.ensure_space(d, 12 * _BLOCK, _fake_statvfs(d, 24))  # 5 free: 3 of 6 go
+    finally:
+        sl.list_sessions = list_sessions
+    assert len(listed) == 1
+    assert [n for n, _, _ in sl.list_sessions(d)] == ["S000004-7f3a.synced", "S000005-7f3a.synced",
+                                                      "S000006-7f3a.synced"]
+
+
 def test_writer_reports_a_full_flash_instead_of_raising():
     if not (IS_MICROPYTHON and hasattr(os, "VfsLfs2")):
         skip("a real ENOSPC needs the littlefs RAM disk (the policy is covered above)")
