@@ -211,6 +211,45 @@ def test_an_output_path_that_is_the_database_is_refused(tmp_path, db, capsys):
     assert Path(db.path).read_bytes() == kept
 
 
+def test_sync_to_a_database_in_a_folder_that_does_not_exist_is_refused(tmp_path, capsys):
+    # A mistyped --db would become a stray database: the sessions would go there and be
+    # marked synced on the pod, and the right one would never get them.
+    db = tmp_path / "runs" / "sessions.sqlite"
+    assert cli.main(["sync", "--db", str(db), "--port", str(tmp_path / "no-pod")]) == 1
+    assert capsys.readouterr().err == "pod: --db %s: the folder %s does not exist\n" % (db, db.parent)
+    assert not db.parent.exists()
+    # a file named as sync's own work folder beside the database is said before the pod is read
+    (tmp_path / "partial").write_text("mine")
+    assert cli.main(["sync", "--db", str(tmp_path / "s.sqlite"), "--port", str(tmp_path / "no-pod")]) == 1
+    assert "partial is a file, where pod sync keeps a folder of its own" in capsys.readouterr().err
+
+
+def test_an_output_path_holding_another_file_is_refused(tmp_path, db, capsys):
+    # Only an earlier output of the same kind is written over: a recording, another
+    # database or anyone's notes under that name are kept.
+    store.import_session(db, make_session(tmp_path, 1, minutes=3, epoch=EPOCH).read_bytes())
+    other_db = tmp_path / "other.sqlite"
+    other_db.write_bytes(Path(db.path).read_bytes())
+    run = tmp_path / "run.csv"
+    run.write_text("# pod-imu 1\n# rate_hz=200 accel_fs_g=16 gyro_fs_dps=2000\nt_us,ax,ay,az,gx,gy,gz\n")
+    for argv, out, what in ((["export", "S000001", "--format", "csv", "--out"], run, "a CSV export"),
+                            (["export", "S000001", "--format", "fit", "--out"], other_db, "a FIT file"),
+                            (["review", "--last", "--html"], other_db, "a pod review report")):
+        kept = out.read_bytes()
+        capsys.readouterr()
+        assert cli.main(argv + [str(out), "--db", db.path]) == 1, argv
+        assert capsys.readouterr().err == ("pod: %s exists and is not %s: not overwritten (remove it or write "
+                                           "somewhere else)\n" % (out, what))
+        assert out.read_bytes() == kept
+    assert cli.main(["review", "--last", "--html", "", "--db", db.path]) == 1
+    assert capsys.readouterr().err.startswith("pod: --html needs a file name")
+    for argv, name in ((["export", "S000001", "--format", "csv", "--out"], "x.csv"),
+                       (["export", "S000001", "--format", "fit", "--out"], "x.fit"),
+                       (["review", "--last", "--html"], "x.html")):
+        for _ in range(2):  # the second time over the first one's output
+            assert cli.main(argv + [str(tmp_path / name), "--db", db.path]) == 0, argv
+
+
 def _pngs(html_text):
     return [base64.b64decode(m) for m in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html_text)]
 

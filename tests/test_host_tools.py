@@ -160,7 +160,8 @@ def test_corrupt_session_is_reported_kept_aside_and_the_rest_imported(tmp_path, 
     files[1].write_bytes(bytes(bad))
     torn = files[2].read_bytes()[:-5]  # power cut during the last write: normal, imported
     files[2].write_bytes(torn)
-    db_path = tmp_path / "db" / "sessions.sqlite"
+    db_path = tmp_path / "db" / "sessions.sqlite"  # (quarantine/ goes beside it)
+    db_path.parent.mkdir()
     with VirtualPod(speed=1) as vp:
         flash(vp)
         put_sessions(vp, files)
@@ -217,8 +218,10 @@ def test_config_get_set_and_a_bad_value_is_refused(tmp_path, capsys):
         assert cli.main(["config", "set", "buzzer_volume", "20", "--port", vp.port]) == 0
         out = capsys.readouterr().out
         assert "keeping its valid settings (metronome); back to the default: target_spm" in out
+        assert "the file as it was is kept on the pod as /config.json.bad" in out
         with device.connect(vp.port) as pod:
             fixed = json.loads(pod.read_file("/config.json"))
+            assert pod.read_file("/config.json.bad") == b'{"version": 1, "target_spm": 999, "metronome": "fade"}'
         assert (fixed["metronome"], fixed["target_spm"], fixed["buzzer_volume"]) == ("fade", 180, 20)
         # a config from newer firmware is not replaced by these tools' defaults
         newer = json.loads(saved)
@@ -291,6 +294,7 @@ def test_capture_arms_waits_downloads_and_converts(tmp_path, capsys):
 def test_capture_mistakes_are_said_before_the_pod_is_armed(tmp_path, capsys):
     port = str(tmp_path / "no-such-port")  # reaching the pod would be another error
     out = str(tmp_path / "c.csv")
+    (tmp_path / "notes.csv").write_text("my splits\n")
     for argv, msg in (
         (["--seconds", "0", "--out", out], "--seconds: 0 is out of range 1..600"),
         (["--seconds", "-5", "--out", out], "--seconds: -5 is out of range 1..600"),
@@ -299,6 +303,8 @@ def test_capture_mistakes_are_said_before_the_pod_is_armed(tmp_path, capsys):
         (["--seconds", "10", "--wait", "inf", "--out", out], "--wait: inf is not a number of seconds"),
         (["--seconds", "10", "--out", str(tmp_path)], "is a folder (give REC.csv)"),
         (["--seconds", "10", "--out", str(tmp_path / "nope" / "c.csv")], "does not exist"),
+        (["--seconds", "10", "--out", str(tmp_path / "c.txt")], "give REC.csv (a pod-imu CSV recording)"),
+        (["--seconds", "10", "--out", str(tmp_path / "notes.csv")], "exists and is not a pod-imu recording"),
     ):
         assert cli.main(["capture", "--port", port] + argv) == 1, argv
         err = capsys.readouterr().err

@@ -383,6 +383,22 @@ def test_an_episode_the_coach_does_not_cue_is_not_owed_an_alert():
     assert [e[3] for e in evaluate._episodes(events, ic, cfg)] == [True, False, True]
 
 
+def test_a_stop_at_a_traffic_light_ends_a_low_cadence_spell():
+    # Below target for 2 s, stopped 45 s, then off at target: nothing was owed an alert (it
+    # used to be, from 20 s into the spell, stop included, to the first stride after it).
+    cfg = dict(evaluate.pod_config(), target_spm=180, cadence_tolerance_spm=5, low_cadence_after_s=20)
+    s = 1_000_000
+    before = [i * 120 * s // 170 for i in range(40)]  # 170 spm: 0.71 s strides, ~28 s
+    slow = [before[-1] + (i + 1) * 120 * s // 160 for i in range(3)]  # dropping into the stop
+    after = [slow[-1] + 45 * s + i * 120 * s // 180 for i in range(30)]
+    ic = np.array(before + slow + after, dtype=np.int64)
+    events = [{"ic_us": int(t), "activity": "run"} for t in ic]
+    eps = evaluate._episodes(events, ic, cfg)
+    assert [(k, a // s, b // s) for k, a, b, _ in eps] == [("low_cadence", 20, 32)], eps  # before the stop
+    events2 = [{"ic_us": int(t), "activity": "run"} for t in ic[30:]]  # the spell starts at 20 s
+    assert evaluate._episodes(events2, ic[30:], cfg) == []
+
+
 def _score(folder, name):
     """pod evaluate's scores for one recording and its ground truth (NAME.events.csv)."""
     rec = podcsv.read(folder / (name + ".csv"))
@@ -703,6 +719,15 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
         assert cli.main(["evaluate", str(rec)]) == 1
         assert capsys.readouterr().err == "pod: %s: line 2: ic_us %s is out of range\n" % (
             tmp_path / "walk.events.csv", value)
+    # the truth is checked as the contract has it: strides in time order, known names
+    for text, said in (("ic_us,tc_us\n2000000,\n1,\n", "line 3: ic_us 1 is not after the row before (2000000)"),
+                       ("ic_us,strike\n1000000,heel\n", "line 2: strike 'heel' is not one of rearfoot, midfoot"),
+                       ("ic_us,activity\n1000000,jog\n", "line 2: activity 'jog' is not one of walk, run"),
+                       ("ic_us,strike_angle_deg\n1000000,nan\n", "line 2: strike_angle_deg nan is not an angle")):
+        (tmp_path / "walk.events.csv").write_text(text)
+        assert cli.main(["evaluate", str(rec)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("pod: %s: " % (tmp_path / "walk.events.csv")) and said in err, err
     assert cli.main(["simulate", "--scenario", "run", "--duration", "0", "--out", str(tmp_path / "s.csv")]) == 1
     assert capsys.readouterr().err == "pod: duration 0 s is out of range (15 to 21600)\n"
     # an option the scenario would ignore is refused, not silently dropped
@@ -714,12 +739,27 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
     assert capsys.readouterr().err == "pod: the seed must be a whole number from 0 (got -1)\n"
     assert not (tmp_path / "s.csv").exists()
     # the recording and its truth are written both or neither: a recording there is kept
-    (tmp_path / "k.csv").write_text("mine\n")
+    earlier = "# pod-imu 1\n# rate_hz=200 accel_fs_g=16 gyro_fs_dps=2000\nt_us,ax,ay,az,gx,gy,gz\n"
+    (tmp_path / "k.csv").write_text(earlier)
     (tmp_path / "k.events.csv").mkdir()
     assert cli.main(["simulate", "--scenario", "run", "--duration", "20", "--out", str(tmp_path / "k.csv")]) == 1
     assert capsys.readouterr().err == "pod: cannot write %s (Is a directory)\n" % (tmp_path / "k.events.csv")
-    assert (tmp_path / "k.csv").read_text() == "mine\n" and sorted(p.name for p in tmp_path.glob("k*")) == [
+    assert (tmp_path / "k.csv").read_text() == earlier and sorted(p.name for p in tmp_path.glob("k*")) == [
         "k.csv", "k.events.csv"]
+    # ... and a file there that is no recording (a mistyped --out) is not written over
+    (tmp_path / "notes.csv").write_text("my splits\n")
+    assert cli.main(["simulate", "--scenario", "run", "--duration", "20", "--out", str(tmp_path / "notes.csv")]) == 1
+    assert capsys.readouterr().err == ("pod: %s exists and is not a pod-imu recording: not overwritten (remove it "
+                                       "or write somewhere else)\n" % (tmp_path / "notes.csv"))
+    assert (tmp_path / "notes.csv").read_text() == "my splits\n" and not (tmp_path / "notes.events.csv").exists()
+    # options that would be ignored are refused, and a config that is no JSON says so
+    walk = str(DATA / "gaitmap_walk_left.csv")
+    assert cli.main(["evaluate", walk, "--seed", "5"]) == 1
+    assert capsys.readouterr().err == "pod: --seed is the base seed of a --suite (recordings have no seed)\n"
+    assert cli.main(["replay", walk, "--ramp-day", "-3"]) == 1
+    assert capsys.readouterr().err == "pod: --ramp-day: -3 is before the ramp starts\n"
+    assert cli.main(["replay", walk, "--config", walk]) == 1
+    assert capsys.readouterr().err.startswith("pod: %s: not a JSON config file (Expecting value" % walk)
     # a folder where a file belongs: the operating system's reason, on one line
     assert cli.main(["replay", str(DATA / "gaitmap_walk_left.csv"), "--config", str(tmp_path)]) == 1
     assert capsys.readouterr().err == "pod: %s: Is a directory\n" % tmp_path

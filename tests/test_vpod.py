@@ -201,6 +201,17 @@ def test_one_pod_per_flash_image(tmp_path):
         pass
 
 
+def test_one_pod_per_trace(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    with VirtualPod(flash=tmp_path / "a.img", trace=trace, speed=1) as pod:
+        pod.wait_for(lambda ev: any(e["ev"] == "boot" for e in ev), timeout=20)
+        second = VirtualPod(flash=tmp_path / "b.img", trace=trace, speed=1)
+        with pytest.raises(PodError, match="the trace .* is in use by another virtual pod: give --trace another"):
+            second.start()
+        assert not second.workdir.exists()
+        assert pod.trace_events("boot")  # the first one's trace is whole
+
+
 def test_pod_vpod_refuses_what_it_would_destroy_or_cannot_use(tmp_path, capsys, monkeypatch):
     from podtools import cli
 
@@ -216,6 +227,9 @@ def test_pod_vpod_refuses_what_it_would_destroy_or_cannot_use(tmp_path, capsys, 
                        (["--speed", "nan"], "--speed must be a positive number or 'max', not 'nan'"),
                        (["--speed", "inf"], "--speed must be a positive number or 'max', not 'inf'"),
                        (["--recording", str(run), "--trace", str(run)], "is the recording: it would be overwritten"),
+                       (["--trace", str(run)], "exists and is not a virtual pod's trace: not overwritten"),
+                       (["--recording", str(run), "--seed", "3"], "--seed is for --scenario"),
+                       (["--rate", "400"], "--rate is for --scenario (a recording has its own rate)"),
                        (["--battery", "150"], "--battery is a charge in percent, 0 to 100"),
                        (["--recording", str(header_only)], "the recording has no samples"),
                        (["--trace", str(tmp_path / "no" / "t.jsonl")], "No such file or directory")):

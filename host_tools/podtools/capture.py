@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from . import config_cmd, device, paths, podcsv, rawconv
-from .errors import PodError, writing
+from .errors import PodError, replaceable, writing
 
 
 def add_arguments(p):
@@ -63,7 +63,7 @@ def download(pod, out):
     except PodError as e:
         # Damaged (a power cut as it was created, say): kept here, and off the pod, which
         # would otherwise refuse every new capture until this one was downloaded.
-        keep = out.with_suffix(".raw")
+        keep = out.with_suffix(".raw")  # (_check_out made sure it may be written)
         with writing(keep):
             keep.write_bytes(data)
         set_capture(pod, 0)
@@ -84,11 +84,15 @@ def _check_out(out):
     """PodError now if ``out`` could not be written once the capture is downloaded."""
     if out.is_dir():
         raise PodError("--out %s: is a folder (give REC.csv)" % out)
+    if not out.name.endswith(".csv"):
+        raise PodError("--out %s: give REC.csv (a pod-imu CSV recording)" % out)
     parent = out.parent
     if not parent.is_dir():
         raise PodError("--out %s: the folder %s does not exist" % (out, parent))
     if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise PodError("--out %s: not writable" % out)
+    replaceable(out, "a pod-imu recording", podcsv.is_recording)
+    replaceable(out.with_suffix(".raw"), "a raw capture", lambda head: head[:4] == rawconv.MAGIC)
 
 
 def run(args):

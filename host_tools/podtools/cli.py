@@ -10,6 +10,7 @@ import importlib
 import sqlite3
 import sys
 
+from . import __version__
 from .errors import PodError
 
 # name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args)``.
@@ -31,6 +32,7 @@ COMMANDS = {
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="pod", description="Running-form pod: laptop tools.")
+    parser.add_argument("--version", action="version", version="pod (podtools) %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (modname, help_text) in COMMANDS.items():
         module = importlib.import_module(modname)

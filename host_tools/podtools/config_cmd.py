@@ -28,7 +28,8 @@ def add_arguments(p):
     g = sub.add_parser("get", help="show one setting or all of them")
     g.add_argument("key", nargs="?")
     g.add_argument("--json", action="store_true",
-                   help="print the settings as a config file (for pod replay --config CFG.json)")
+                   help="print JSON: the settings as a config file (for pod replay --config CFG.json), "
+                        "or KEY's value")
     s = sub.add_parser("set", help="change one setting")
     s.add_argument("key")
     s.add_argument("value")
@@ -123,6 +124,10 @@ def run(args):
             raise PodError("the pod's config was written by newer firmware than these tools know (%s): "
                            "update the tools, or pod flash this firmware first" % problem)
         if problem:
+            if data is not None:  # whatever no tool could read back is kept for the runner to mend
+                bad = pod.paths["CONFIG_PATH"] + ".bad"
+                pod.write_file_atomic(bad, data)
+                print("note: the file as it was is kept on the pod as %s" % bad)
             cfg, reset = _salvage(data)
             d = podconfig.defaults()
             kept = [k for k in podconfig.keys() if k != "version" and k not in reset and cfg[k] != d[k]]

@@ -30,3 +30,17 @@ def not_over(out, keep, what):
         return
     if same:
         raise PodError("%s is %s: it would be overwritten; write somewhere else" % (out, what))
+
+
+def replaceable(out, what, looks_like):
+    """Refuse to write over ``out`` unless it is missing, empty or already ``what`` (an
+    earlier output of the same kind, as ``looks_like(first 4 KB)`` tells): a mistyped output
+    path must not destroy a recording, a session database or anyone else's file."""
+    try:
+        with open(out, "rb") as f:
+            head = f.read(4096)
+    except OSError:  # missing, a folder, unreadable: writing it says what is wrong
+        return
+    if head and not looks_like(head):
+        raise PodError("%s exists and is not %s: not overwritten (remove it or write somewhere else)"
+                       % (out, what))

@@ -29,13 +29,14 @@ from .errors import PodError
 
 MATCH_US = 60000
 CAD_STRIDES = 4  # the engine's cadence window, in strides
+STOPPED_US = 3_000_000  # no footfall this long: the coach no longer counts the runner as running
 ALERT_GRACE_US = 10_000_000
 
 
 def add_arguments(p):
     p.add_argument("recordings", nargs="*", help="pod-imu CSV files with NAME.events.csv beside them")
-    p.add_argument("--suite", choices=sorted(SUITES), help="evaluate a generated simulated suite instead")
-    p.add_argument("--seed", type=int, default=1, help="base seed for --suite")
+    p.add_argument("--suite", choices=sorted(SUITES), help="(also) evaluate a generated simulated suite")
+    p.add_argument("--seed", type=int, help="base seed for --suite (default 1)")
     p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     p.add_argument("--config", help="pod config JSON to replay with")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -114,9 +115,17 @@ def _episodes(events, truth_ic, cfg):
     since = None
     fresh = True
     for k in range(1, len(events)):
+        t = truth_ic[k]
+        if since is not None and t - truth_ic[k - 1] > STOPPED_US:
+            # The runner stopped (a traffic light): the spell ended once the coach no longer
+            # counted them as running, however long the stop and whatever came after.
+            stop = truth_ic[k - 1] + STOPPED_US
+            if stop - since >= hold:
+                eps.append(("low_cadence", since + hold, stop, fresh))
+                fresh = False
+            since = None
         spm = _truth_cadence(truth_ic, k, CAD_STRIDES)
         running = events[k].get("activity") == "run"
-        t = truth_ic[k]
         if running and spm is not None and spm >= rearm:
             fresh = True
         if running and spm is not None and spm < low:
@@ -415,6 +424,8 @@ def run(args):
     cfg = pod_config(args.config)
     if not args.recordings and not args.suite:
         raise PodError("give recordings to evaluate, or --suite NAME")
+    if args.seed is not None and not args.suite:
+        raise PodError("--seed is the base seed of a --suite (recordings have no seed)")
     jobs = []
     for path in args.recordings:
         if str(path).endswith(".events.csv"):
@@ -428,7 +439,7 @@ def run(args):
         raise PodError("only ground-truth files given: name the recordings (REC.csv; REC.events.csv is read "
                        "beside each)")
     if args.suite:
-        for item in suite_items(args.suite, args.seed):
+        for item in suite_items(args.suite, 1 if args.seed is None else args.seed):
             label, rec, events = simulate_item(item)
             jobs.append((label, rec, events, None))
     scores = []

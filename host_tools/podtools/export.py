@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import store
-from .errors import PodError, not_over, writing
+from .errors import PodError, not_over, replaceable, writing
 
 CSV_COLUMNS = ("t_start_s", "dur_s", "steps", "cadence_spm", "cadence_min_spm", "cadence_max_spm", "strikes_rear",
                "strikes_mid", "strikes_fore", "strike_angle_deg", "contact_ms", "overstrides", "target_s", "run_s",
@@ -177,6 +177,10 @@ def run(args):
               "synced (%s)" % (s["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(s["imported_utc"]))),
               file=sys.stderr)
     not_over(out, db.path, "the session database")
+    if args.format == "csv":
+        replaceable(out, "a CSV export", lambda head: head.startswith(",".join(CSV_COLUMNS).encode()))
+    else:
+        replaceable(out, "a FIT file", lambda head: head[8:12] == b".FIT")
     with writing(out):
         if args.format == "csv":
             write_csv(out, ivs)

@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__, device, paths
-from .errors import PodError, writing
+from .errors import PodError, replaceable, writing
 
 SOURCE_ONLY = ("main.py", "boot.py")  # run from source at boot; everything else is compiled
 DEFAULT_BOARD = "esp32_devkitc"
@@ -133,6 +133,7 @@ def firmware_romfs(arch, out_dir):
 
 def write_romfs(path, arch):
     """``pod flash --romfs-image``: write ``firmware_romfs`` to ``path``."""
+    replaceable(path, "a ROMFS image", lambda head: head.startswith(b"\xd2\xcd\x31"))  # (its header)
     with tempfile.TemporaryDirectory(prefix="podromfs-") as tmp:
         image, count = firmware_romfs(arch, tmp)
     with writing(path):

@@ -182,10 +182,23 @@ def read(path):
                      gyro_fs_dps=gyro_fs, source=source, meta=meta)
 
 
+def is_recording(head):
+    """Whether a file's first bytes are a pod-imu recording's (errors.replaceable)."""
+    return head.startswith(b"# pod-imu ")
+
+
+def is_events(head):
+    """Whether a file's first bytes are a truth sidecar's (errors.replaceable)."""
+    return head.startswith(b"ic_us,")
+
+
 def events_path(rec_path):
     """``NAME.csv`` -> ``NAME.events.csv``."""
     p = Path(rec_path)
     return p.with_name(p.name[:-4] + ".events.csv" if p.name.endswith(".csv") else p.name + ".events.csv")
+
+
+_CHOICES = {"strike": ("rearfoot", "midfoot", "forefoot"), "activity": ("walk", "run")}
 
 
 def _convert(column, value):
@@ -197,7 +210,12 @@ def _convert(column, value):
             raise ValueError("%s %s is out of range" % (column, value))
         return int(x)
     if column == "strike_angle_deg":
-        return float(value)
+        x = float(value)
+        if not -90.0 <= x <= 90.0:  # (nan fails this too)
+            raise ValueError("strike_angle_deg %s is not an angle of the foot" % value)
+        return x
+    if column in _CHOICES and value not in _CHOICES[column]:
+        raise ValueError("%s %r is not one of %s" % (column, value, ", ".join(_CHOICES[column])))
     return value
 
 
@@ -224,8 +242,10 @@ def read_events(path):
             raise PodError("%s: line %d: %s" % (path, n, e)) from None
         if out[-1].get("ic_us") is None:
             raise PodError("%s: line %d: ic_us is required" % (path, n))
-    # one row per stride, in time order (scoring pairs each detection with the next truth)
-    out.sort(key=lambda e: e["ic_us"])
+        if len(out) > 1 and out[-1]["ic_us"] <= out[-2]["ic_us"]:
+            # one row per stride, in time order: a row out of place is a mistake, not a stride
+            raise PodError("%s: line %d: ic_us %d is not after the row before (%d): rows are strides in "
+                           "time order" % (path, n, out[-1]["ic_us"], out[-2]["ic_us"]))
     return out
 
 

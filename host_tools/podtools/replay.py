@@ -52,9 +52,12 @@ def load_config(path):
     try:
         with open(path) as f:
             raw = json.load(f)
-        return podconfig.validate(raw)
     except FileNotFoundError:
         raise PodError("%s: no such config file" % path) from None
+    except ValueError as e:  # (UnicodeDecodeError too)
+        raise PodError("%s: not a JSON config file (%s)" % (path, e)) from None
+    try:
+        return podconfig.validate(raw)
     except ValueError as e:
         raise PodError("%s: %s" % (path, e)) from None
 
@@ -63,10 +66,10 @@ def on_ramp_day(config, day):
     """``(config, cadence_cues, note)`` as the pod coaches on ``day`` of the config's cadence
     ramp (coach.ramped_target, as the app does): the target from ``baseline_spm``, or with
     no baseline this is the run that learns it, without cadence cues. No ramp: as given."""
-    if not config or not config["ramp_percent"]:
-        return config, True, None
     if day < 0:
         raise PodError("--ramp-day: %d is before the ramp starts" % day)
+    if not config or not config["ramp_percent"]:
+        return config, True, None
     if not config["baseline_spm"]:
         return config, False, ("coach: cadence ramp without a baseline yet: this run learns the runner's "
                                "cadence (no metronome, no low-cadence alert)")

@@ -21,8 +21,9 @@ import io
 from pathlib import Path
 
 from . import sessions_cmd, store
-from .errors import PodError, not_over, writing
+from .errors import PodError, not_over, replaceable, writing
 
+_DOCTYPE = b"<!DOCTYPE html>"  # a report's first bytes (what --html may write over)
 ALERT_STYLE = {"low_cadence": ("tab:red", "v", "low cadence"), "overstride": ("tab:purple", "^", "overstride")}
 
 
@@ -206,7 +207,7 @@ def report_html(s, ivs, evs, sessions):
         "%.1f spm" % (e["value"] / 10) if e["kind"] == "low_cadence" else "%.1f deg" % (e["value"] / 10)
         if e["kind"] == "overstride" else e["value"]) for e in evs)
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Session %s</title>" % html.escape(s["id"]),
+        _DOCTYPE.decode() + "<html><head><meta charset='utf-8'><title>Session %s</title>" % html.escape(s["id"]),
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
         "pre{background:#f4f4f4;padding:1em}img{max-width:100%}td{padding:0 1em}</style></head><body>",
         "<h1>Session %s</h1>" % html.escape(s["id"]),
@@ -223,6 +224,8 @@ def report_html(s, ivs, evs, sessions):
 
 
 def run(args):
+    if args.html is not None and not args.html.strip():
+        raise PodError("--html needs a file name (or leave it out: reports/ID.html beside the database)")
     db = store.open_db(args.db, create=False)
     if args.session is not None and args.last:
         raise PodError("give a session or --last, not both")
@@ -230,8 +233,9 @@ def run(args):
     ivs = store.intervals(db, s["id"])
     evs = store.events(db, s["id"])
     print(summary_text(s, evs))
-    out = Path(args.html) if args.html else Path(db.path).parent / "reports" / ("%s.html" % s["id"])
+    out = Path(args.html) if args.html is not None else Path(db.path).parent / "reports" / ("%s.html" % s["id"])
     not_over(out, db.path, "the session database")
+    replaceable(out, "a pod review report", lambda head: head.startswith(_DOCTYPE) and b"<title>Session " in head)
     with writing(out):
         if not args.html:  # the reports folder beside the database; a path given must exist
             out.parent.mkdir(parents=True, exist_ok=True)

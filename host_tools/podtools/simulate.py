@@ -34,7 +34,7 @@ import os
 import numpy as np
 
 from . import paths, podcsv
-from .errors import PodError, writing
+from .errors import PodError, replaceable, writing
 
 G = 9.80665                       # m/s^2 per g
 ACCEL_LSB_PER_G = 2048.0          # +-16 g range
@@ -62,7 +62,7 @@ SCENARIOS = {
     "midfoot": "running with a midfoot strike (-1..+6 deg)",
     "forefoot": "running with a forefoot strike (-4..-15 deg)",
     "overstride": "running with heel-first strikes beyond 15 deg (all flagged overstride)",
-    "cadence_drift": "running, cadence drifting from ~180 to ~160 spm",
+    "cadence_drift": "running, cadence drifting down 20 spm (~180 to ~160; from --cadence, to 150 at least)",
     "stop": "run, stand at a traffic light for 30-60 s, run again",
     "session": "warm-up walk, run with an overstride and a low-cadence episode, a stop, cool-down walk",
 }
@@ -967,6 +967,8 @@ def _write_pair(out, rec, events):
     """The recording and its truth, both or neither: each is written beside its place and
     put there only once both are written (a failure leaves the files already there)."""
     pair = ((str(out), podcsv.write, rec), (str(podcsv.events_path(out)), podcsv.write_events, events))
+    replaceable(pair[0][0], "a pod-imu recording", podcsv.is_recording)
+    replaceable(pair[1][0], "a truth sidecar", podcsv.is_events)
     done = []
     try:
         for path, write, what in pair:

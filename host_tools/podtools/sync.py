@@ -138,7 +138,15 @@ def sync_pod(pod, db, show_progress=True, hook=None):
 
 
 def run(args):
+    if args.db and not Path(args.db).parent.is_dir():
+        # A mistyped --db must not become a stray database the sessions go to (marked synced
+        # on the pod, so the right one never gets them): only the default place is made.
+        raise PodError("--db %s: the folder %s does not exist" % (args.db, Path(args.db).parent))
     db = store.open_db(args.db)
+    for folder in work_dirs(db):
+        if folder.exists() and not folder.is_dir():
+            raise PodError("%s is a file, where pod sync keeps a folder of its own beside the database: "
+                           "move the file away" % folder)
     with device.connect(args.port) as pod:
         pod.set_clock()
         results = sync_pod(pod, db)

@@ -1,10 +1,11 @@
-"""pod vpod: start a virtual pod (the firmware in MicroPython, simulated hardware) on a serial port.
+"""pod vpod: a virtual pod (the firmware in MicroPython, simulated hardware) on a serial port, till Ctrl-C.
 
     pod vpod [--recording REC.csv | --scenario NAME] [--flash IMAGE] [--speed N|max]
 
 Prints the pseudo-terminal to connect to (``mpremote connect /dev/pts/N ls``, or
-``pod flash --port /dev/pts/N``) and runs until Ctrl-C. The flash image keeps its files
-between runs; the trace (buzzer, resets, files written, heap) goes to ``--trace``.
+``pod flash --port /dev/pts/N``) and runs until Ctrl-C (or ``kill``), which powers it off.
+The flash image keeps its files between runs; the trace (buzzer, resets, files written,
+heap) goes to ``--trace``.
 """
 
 import signal
@@ -16,10 +17,11 @@ from .errors import PodError, not_over
 
 def add_arguments(parser):
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--recording", metavar="REC.csv", help="pod-imu recording the IMU plays (looped: no)")
+    src.add_argument("--recording", metavar="REC.csv",
+                     help="pod-imu recording the IMU plays once (then the foot rests)")
     src.add_argument("--scenario", metavar="NAME", help="simulate this scenario for the IMU (see pod simulate)")
-    parser.add_argument("--seed", type=int, default=0, help="simulator seed (with --scenario)")
-    parser.add_argument("--rate", type=float, default=200.0, help="simulated IMU rate in Hz (with --scenario)")
+    parser.add_argument("--seed", type=int, help="simulator seed (with --scenario; default 0)")
+    parser.add_argument("--rate", type=float, help="simulated IMU rate in Hz (with --scenario; default 200)")
     parser.add_argument("--flash", metavar="IMAGE", default="vpod-flash.img",
                         help="littlefs flash image, created on first use (default: %(default)s)")
     parser.add_argument("--speed", default="1", help="1 = real time, N = sleeps N times faster, max = as fast as possible")
@@ -48,7 +50,7 @@ def _recording(args):
     if args.scenario:
         from .simulate import simulate
 
-        rec, _events = simulate(args.scenario, args.seed, args.rate)
+        rec, _events = simulate(args.scenario, args.seed or 0, args.rate or 200.0)
         return rec
     return None
 
@@ -57,6 +59,9 @@ def run(args):
     from .vpod import VirtualPod
 
     speed = _speed(args.speed)
+    for given, option in ((args.seed, "--seed"), (args.rate, "--rate")):
+        if given is not None and not args.scenario:
+            raise PodError("%s is for --scenario (a recording has its own rate)" % option)
     if args.battery is not None and not 0 <= args.battery <= 100:
         raise PodError("--battery is a charge in percent, 0 to 100 (got %g)" % args.battery)
     if args.recording:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..errors import PodError
+from ..errors import PodError, replaceable
 
 MP_DIR = Path(__file__).resolve().parent / "mp"
 FLASH_BYTES = 2 * 1024 * 1024  # the ESP32's default vfs partition on a 4 MB module
@@ -101,6 +101,15 @@ def check_flash(path, size=FLASH_BYTES):
                        "give --flash a new file name" % (path, size))
 
 
+def is_trace(head):
+    """Whether a file's first bytes are a virtual pod's trace (JSON lines with an "ev")."""
+    try:
+        first = json.loads(head.split(b"\n", 1)[0])
+    except ValueError:
+        return False
+    return isinstance(first, dict) and "ev" in first
+
+
 class VirtualPod:
     """A running virtual pod; see the module docstring.
 
@@ -127,15 +136,15 @@ class VirtualPod:
             check_flash(Path(flash))
         trace = Path(trace).resolve() if trace else None
         if trace:
-            trace.write_text("")  # the trace starts empty (and a path it cannot take fails here)
+            replaceable(trace, "a virtual pod's trace", is_trace)
+            with trace.open("a"):  # (a path it cannot take fails here; start() empties it)
+                pass
         self._tmp = tempfile.TemporaryDirectory(prefix="vpod-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash).resolve() if flash else self.workdir / "flash.img"
         if not self.flash.exists():
             new_flash(self.flash)
         self.trace_path = trace or self.workdir / "trace.jsonl"
-        if not trace:
-            self.trace_path.write_text("")
         self.speed = speed
         self.heap = heap
         self.power_cuts = list(power_cuts)
@@ -166,6 +175,7 @@ class VirtualPod:
         self._lock = threading.Lock()
         self._ctrl_c = None  # a Ctrl-C to deliver: the monotonic time after which it goes anyway
         self._flash_lock = None
+        self._trace_lock = None
         self.port = None
 
     # ---- life cycle ----
@@ -180,6 +190,15 @@ class VirtualPod:
             self._flash_lock = None
             self._tmp.cleanup()
             raise PodError("the flash image %s is in use by another virtual pod" % self.flash) from None
+        # ... and per trace: two writing one would mix their lines (and each start empty it).
+        self._trace_lock = open(self.trace_path, "a")
+        try:
+            fcntl.flock(self._trace_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.stop()
+            raise PodError("the trace %s is in use by another virtual pod: give --trace another path"
+                           % self.trace_path) from None
+        self._trace_lock.truncate(0)  # the trace starts empty
         master, slave = os.openpty()
         tty.setraw(slave)
         self.port = os.ttyname(slave)
@@ -209,9 +228,10 @@ class VirtualPod:
         if self._master is not None:
             os.close(self._master)
             self._master = None
-        if self._flash_lock is not None:
-            self._flash_lock.close()  # releases the lock
-            self._flash_lock = None
+        for lock in (self._flash_lock, self._trace_lock):
+            if lock is not None:
+                lock.close()  # releases the lock
+        self._flash_lock = self._trace_lock = None
         self._tmp.cleanup()
 
     @property
