@@ -204,9 +204,10 @@ class Pod:
             guard.cancel()
         if expired.is_set():
             self._close_quietly()
-            raise PodError("the device on %s does not answer as MicroPython does (is MicroPython installed? "
-                           "see README; if it keeps printing, it may be rebooting in a loop: unplug it and "
-                           "plug it in again)" % port) from None
+            raise PodError("the device on %s does not answer as MicroPython does (a pod asleep after a run or "
+                           "on a low battery wakes with its reset button; is MicroPython installed? see README; "
+                           "if it keeps printing, it may be rebooting in a loop: unplug it and plug it in again)"
+                           % port) from None
         try:
             self.info = self._platform()
             self.stamp = self.read_stamp()
