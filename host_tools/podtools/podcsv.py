@@ -242,10 +242,11 @@ def read_events(path):
             raise PodError("%s: line %d: %s" % (path, n, e)) from None
         if out[-1].get("ic_us") is None:
             raise PodError("%s: line %d: ic_us is required" % (path, n))
-        if len(out) > 1 and out[-1]["ic_us"] <= out[-2]["ic_us"]:
-            # one row per stride, in time order: a row out of place is a mistake, not a stride
-            raise PodError("%s: line %d: ic_us %d is not after the row before (%d): rows are strides in "
-                           "time order" % (path, n, out[-1]["ic_us"], out[-2]["ic_us"]))
+    # one row per stride, in time order (scoring pairs each detection with the next truth)
+    out.sort(key=lambda e: e["ic_us"])
+    for a, b in zip(out, out[1:]):
+        if a["ic_us"] == b["ic_us"]:
+            raise PodError("%s: two rows have ic_us %d: one row per stride" % (path, a["ic_us"]))
     return out
 
 
