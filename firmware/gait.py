@@ -39,9 +39,12 @@ How it works (no floats, no allocation, every intermediate within +-2**30):
   stride is checked the same way (45 deg: the first strides are past), but a swinging foot
   can be as quiet for a moment as one on the ground: a quiet moment whose accelerometer
   points more than 40 deg from the vertical the foot last stood still at is in the air,
-  and a burst that does not come back near where it began is half a stride, no evidence
-  either: it goes on to the next quiet moment (so before orienting too: a slow walker's
-  foot can be quiet for a sample just after toe-off). Gyro bias is learned while the foot
+  and so is one after the push-off, 15 deg toe-down from foot-flat (a runner who never
+  stood still has no vertical; its swing's reversal just after toe-off voted the sign
+  wrong, each burst from one to the next turning the foot toe-up only), and a burst
+  that does not come back near where it began is half a stride, no evidence either: it
+  goes on to the next quiet moment (so before orienting too: a slow walker's foot can be
+  quiet for a sample just after toe-off). Gyro bias is learned while the foot
   is still. The pod clipped on again another way is noticed and the orientation learned
   afresh: at rest the learned axis is no longer level, or the foot keeps rotating about
   another axis (2 s more of fast rotation off it than on it; real walks, turns and all,
@@ -171,6 +174,7 @@ _ZC_WALK = const(150000)  # walking: up to 150 ms if the foot was toe-up at the 
 _SLAP_UP = const(10000)  # ... and is back within 10 deg (mdeg) of flat at the impact
 _SLAP_TURN = const(12000)  # ... having turned 12 deg (mdeg) toe-down since the reversal
 _HEEL_UP = const(3000)  # toe-up by more than 3 deg (mdeg) at the reversal: heel-first
+_AIR_TURN = const(15000)  # 15 deg toe-down from foot-flat after a push-off: in the air
 _PUSH_TURN = const(5000)  # a foot-flat, then 5 deg toe-down (mdeg) ...
 _PUSH_SOON = const(150000)  # ... within 150 ms: a push-off (_pushing_off)
 _DRIFT_MAX = const(60000)  # more than 60 deg between foot-flats is not drift
@@ -1235,6 +1239,10 @@ class GaitEngine:
         elif ang < self._seg_min:
             self._seg_min = ang
         if e >= _E_QUIET or not self._at_rest(ax, ay, az) or not self._grounded(ax, ay, az):
+            return
+        if self._state == _S_STANCE and self._push_min < -_W_PUSH_FAST and ang < self._ms_ang - _AIR_TURN:
+            # Pushed off and toes down since foot-flat: the swing's reversal, in the air
+            # (for _grounded, a runner may never have stood still: no vertical).
             return
         flip = False
         if self._loud:
