@@ -1728,17 +1728,20 @@ class GaitEngine:
     @micropython.native
     def _stance(self, w, e, ax, ay, az):
         now = self.now
-        # Foot-flat: the quietest rotation once the impact has rung out, |a| near 1 g, and
-        # not once the push-off has turned the foot far toe-down (the swing's own reversal
-        # can be as quiet, and would drop the push-off).
+        # Foot-flat: the quietest rotation once the impact has rung out, and not once the
+        # push-off has turned the foot far toe-down (the swing's own reversal can be as
+        # quiet, and would drop the push-off). Not |a| near 1 g: a running stance can ring
+        # at several g from the impact to the push-off, and the first quiet-enough sample
+        # would then stay foot-flat, mid-slap, 5-10 deg off the strike angle.
         if e < self._e_min and ticks_diff(now, self._impact_t) > _RING_US:
-            if not self._ms_ok or (self._at_rest(ax, ay, az) and self._ang > self._ms_ang - _FLAT_LOCK):
+            if not self._ms_ok or self._ang > self._ms_ang - _FLAT_LOCK:
+                if not self._ms_ok or self._at_rest(ax, ay, az):
+                    self._flat_turn(ax, ay, az)  # (gravity only where |a| shows it)
                 self._e_min = e
                 self._ms_ang = self._ang
                 self._ms_t = now
                 self._ms_ok = True
                 self._push_min = 0
-                self._flat_turn(ax, ay, az)
         if self._ms_ok:
             # Push-off: the toe-down rate peaks at toe-off, then the swing turns it toe-up,
             # for 20 ms at least: a landing's jolt can flick the pod toe-up for a sample,
