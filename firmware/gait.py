@@ -875,8 +875,12 @@ class GaitEngine:
         """A quiet moment, |a| near 1 g: is it on the ground? In the air a swinging foot can
         pass through such a moment too (just after toe-off, its toes down 60-80 deg from
         flat): there the accelerometer points more than 40 deg from the vertical the foot
-        last stood still at (hills and standing on the toes stay well within). True when
-        that vertical is not known."""
+        last stood still at (hills and standing on the toes stay well within), and it
+        comes after the push-off, the foot 15 deg toe-down from foot-flat: either is the
+        air (a runner who never stood still has no vertical, and its reversals voted the
+        sign wrong). True when neither tells."""
+        if self._state == _S_STANCE and self._push_min < -_W_PUSH_FAST and self._ang < self._ms_ang - _AIR_TURN:
+            return False
         teach = self._teach
         ux = teach[7]
         uy = teach[8]
@@ -1239,10 +1243,6 @@ class GaitEngine:
         elif ang < self._seg_min:
             self._seg_min = ang
         if e >= _E_QUIET or not self._at_rest(ax, ay, az) or not self._grounded(ax, ay, az):
-            return
-        if self._state == _S_STANCE and self._push_min < -_W_PUSH_FAST and ang < self._ms_ang - _AIR_TURN:
-            # Pushed off and toes down since foot-flat: the swing's reversal, in the air
-            # (for _grounded, a runner may never have stood still: no vertical).
             return
         flip = False
         if self._loud:
